@@ -1,0 +1,428 @@
+"""WorkflowEventBus: sequence each event, append it to the log, then fan it out to subscribers.
+
+Committed events land in one bounded ring; every subscriber reads the ring from its own position
+in its own task, so a slow or stuck subscriber only falls behind (and, past the ring, loses
+events that are counted) while the publisher and the other subscribers go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Final, Self
+
+import anyio
+import msgspec
+
+from spruce.errors import StoreError
+from spruce.events import Event, WorkflowEvent
+from spruce.store.base import EventLog, follow_all, follow_job
+
+Handler = Callable[[Event], None] | Callable[[Event], Awaitable[None]]
+
+_log: Final = logging.getLogger("spruce.bus")
+_APPEND_RETRIES: Final = (0.05, 0.2, 1.0)
+_MAX_CALL_BATCH: Final = 4096
+
+
+class BusStats(msgspec.Struct, frozen=True, kw_only=True):
+    """Counters of one bus since it started."""
+
+    published: int
+    ingested: int
+    delivered: int
+    dropped: int
+    handler_errors: int
+    handler_timeouts: int
+    log_errors: int
+    subscribers: int
+    queue_depth: int
+
+
+class Subscription:
+    """One handler's place in the bus: its filter, its position in the ring, its task."""
+
+    def __init__(
+        self,
+        bus: WorkflowEventBus,
+        event_type: WorkflowEvent | None,
+        handler: Handler,
+        *,
+        job_id: str | None,
+        name: str,
+        position: int,
+    ) -> None:
+        self.bus = bus
+        self.event_type = event_type
+        self.handler = handler
+        self.job_id = job_id
+        self.name = name
+        self.position = position
+        self.is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+            getattr(handler, "__call__", None)  # noqa: B004 - async callable objects
+        )
+        self.delivered = 0
+        self.dropped = 0
+        self.errors = 0
+        self.timeouts = 0
+        self.closed = False
+        self.wakeup = asyncio.Event()
+        self.limiter = anyio.CapacityLimiter(1)
+        self.task: asyncio.Task[None] | None = None
+
+    def matches(self, event: Event) -> bool:
+        """Whether this subscription wants the event."""
+        return (self.event_type is None or event.event is self.event_type) and (
+            self.job_id is None or event.job_id == self.job_id
+        )
+
+    def close(self) -> None:
+        """Unsubscribe; safe to call more than once."""
+        self.bus.unsubscribe(self)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class WorkflowEventBus:
+    """The process's one event bus; build it in the composition root and pass it along."""
+
+    def __init__(
+        self,
+        log: EventLog,
+        *,
+        ring_size: int = 65_536,
+        max_pending: int = 65_536,
+        handler_timeout: float = 5.0,
+    ) -> None:
+        self.log = log
+        self.handler_timeout = handler_timeout
+        self._ring_size = ring_size
+        self._max_pending = max_pending
+        self._ring: list[Event] = []
+        self._ring_base = 0
+        self._pending: list[Event] = []
+        self._has_pending = asyncio.Event()
+        self._has_room = asyncio.Event()
+        self._has_room.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._seqs: dict[str, int] = {}
+        self._local_jobs: set[str] = set()
+        self._subs: dict[int, Subscription] = {}
+        self._next_sub = 0
+        self._committer: asyncio.Task[None] | None = None
+        self._tailer: asyncio.Task[None] | None = None
+        self._log_error: StoreError | None = None
+        self._published = 0
+        self._ingested = 0
+        self._log_errors = 0
+        self._closed_counts = [0, 0, 0, 0]  # delivered, dropped, errors, timeouts of gone subs
+
+    # lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the committer; publishing before this raises."""
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_loop(), name="spruce-bus-commit")
+
+    async def aclose(self, *, timeout: float = 10.0) -> None:
+        """Store what is pending, let subscribers catch up, then stop every task."""
+        with contextlib.suppress(TimeoutError, StoreError):
+            await self.flush(timeout=timeout)
+        await self._drain_subscribers(timeout=min(timeout, 3.0))
+        for sub in list(self._subs.values()):
+            self.unsubscribe(sub)
+        for task in (self._tailer, self._committer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._tailer = self._committer = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # subscribing ---------------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        event_type: WorkflowEvent | None,
+        handler: Handler,
+        *,
+        job_id: str | None = None,
+        name: str | None = None,
+    ) -> Subscription:
+        """Call `handler` for each new event of `event_type` (None: every event).
+
+        Async handlers run in the subscriber's task with a per-call timeout; sync handlers run
+        in a worker thread of their own, so a blocking one cannot stall the loop.  With
+        `job_id`, only that job's events arrive and the subscription ends after its end event.
+        """
+        sub = Subscription(
+            self,
+            event_type,
+            handler,
+            job_id=job_id,
+            name=name or getattr(handler, "__qualname__", repr(handler)),
+            position=self._ring_base + len(self._ring),
+        )
+        key = self._next_sub
+        self._next_sub += 1
+        self._subs[key] = sub
+        sub.task = asyncio.create_task(self._serve(sub), name=f"spruce-sub-{sub.name}")
+        return sub
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Stop delivering to a subscription and end its task."""
+        if subscription.closed:
+            return
+        subscription.closed = True
+        for key, sub in list(self._subs.items()):
+            if sub is subscription:
+                del self._subs[key]
+        gone = self._closed_counts
+        gone[0] += subscription.delivered
+        gone[1] += subscription.dropped
+        gone[2] += subscription.errors
+        gone[3] += subscription.timeouts
+        task = subscription.task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    # publishing ----------------------------------------------------------------------------
+
+    async def publish(
+        self,
+        event_type: WorkflowEvent,
+        *,
+        job_id: str,
+        step_id: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Event:
+        """Give the event the job's next seq and queue it for the log; returns the event.
+
+        Subscribers receive it once the log has stored it (see `flush`).
+        """
+        if self._committer is None:
+            raise RuntimeError("WorkflowEventBus.start() was not awaited")
+        if job_id not in self._seqs:
+            last = await self.log.last_seq(job_id)
+            self._seqs.setdefault(job_id, last)
+            self._local_jobs.add(job_id)
+        while len(self._pending) >= self._max_pending:
+            self._has_room.clear()
+            await self._has_room.wait()
+        seq = self._seqs[job_id] + 1
+        self._seqs[job_id] = seq
+        event = Event(
+            event=event_type,
+            job_id=job_id,
+            seq=seq,
+            step_id=step_id,
+            timestamp=time.time(),
+            data=data if data is not None else {},
+        )
+        self._pending.append(event)
+        self._idle.clear()
+        self._has_pending.set()
+        self._published += 1
+        return event
+
+    publish_async = publish
+
+    async def flush(self, *, timeout: float = 10.0) -> None:
+        """Wait until every published event is stored and handed to subscribers.
+
+        Raises StoreError if the log refused events since the last flush.
+        """
+        async with asyncio.timeout(timeout):
+            await self._idle.wait()
+        error, self._log_error = self._log_error, None
+        if error is not None:
+            raise error
+
+    def ingest(self, events: Sequence[Event]) -> None:
+        """Hand events that another process already stored to this process's subscribers."""
+        if events:
+            self._ingested += len(events)
+            self._deliver(events)
+
+    def tail_log(self, *, after: str | None) -> None:
+        """Follow the log's all-jobs stream from `after` and deliver other processes' events."""
+        if self._tailer is None:
+            self._tailer = asyncio.create_task(self._tail(after), name="spruce-bus-tail")
+
+    def is_local(self, job_id: str) -> bool:
+        """Whether this process publishes the job (so the tailer must not deliver it twice)."""
+        return job_id in self._local_jobs
+
+    # reading -------------------------------------------------------------------------------
+
+    async def read(self, job_id: str, *, after: int = 0, limit: int = 1000) -> list[Event]:
+        """Events of a job with seq > after, from the log."""
+        return await self.log.read(job_id, after=after, limit=limit)
+
+    def follow(self, job_id: str, *, after: int = 0) -> AsyncIterator[Event]:
+        """A job's stored events after `after`, then live ones, until its end event."""
+        return follow_job(self.log, job_id, after=after)
+
+    def stats(self) -> BusStats:
+        """A snapshot of the counters."""
+        subs = list(self._subs.values())
+        end = self._ring_base + len(self._ring)
+        gone = self._closed_counts
+        return BusStats(
+            published=self._published,
+            ingested=self._ingested,
+            delivered=gone[0] + sum(s.delivered for s in subs),
+            dropped=gone[1] + sum(s.dropped for s in subs),
+            handler_errors=gone[2] + sum(s.errors for s in subs),
+            handler_timeouts=gone[3] + sum(s.timeouts for s in subs),
+            log_errors=self._log_errors,
+            subscribers=len(subs),
+            queue_depth=len(self._pending) + max((end - s.position for s in subs), default=0),
+        )
+
+    # internals -----------------------------------------------------------------------------
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await self._has_pending.wait()
+            batch = self._pending
+            self._pending = []
+            self._has_pending.clear()
+            self._has_room.set()
+            await self._append(batch)
+            self._deliver(batch)
+            if not self._pending:
+                self._idle.set()
+
+    async def _append(self, batch: list[Event]) -> None:
+        for delay in (*_APPEND_RETRIES, None):
+            try:
+                await self.log.append(batch)
+                return
+            except Exception as exc:  # the log's failure must not kill the committer
+                if delay is None:
+                    self._log_errors += len(batch)
+                    self._log_error = StoreError(f"event log {self.log.url} failed: {exc}")
+                    _log.error("event log refused %d events: %s", len(batch), exc)
+                    return
+                await asyncio.sleep(delay)
+
+    def _deliver(self, events: Sequence[Event]) -> None:
+        self._ring.extend(events)
+        excess = len(self._ring) - 2 * self._ring_size
+        if excess > 0:
+            cut = len(self._ring) - self._ring_size
+            del self._ring[:cut]
+            self._ring_base += cut
+        for sub in self._subs.values():
+            sub.wakeup.set()
+
+    async def _serve(self, sub: Subscription) -> None:
+        while not sub.closed:
+            end = self._ring_base + len(self._ring)
+            if sub.position >= end:
+                sub.wakeup.clear()
+                await sub.wakeup.wait()
+                continue
+            start = sub.position - self._ring_base
+            if start < 0:
+                sub.dropped -= start
+                _log.warning("subscriber %s fell behind; %d events dropped", sub.name, -start)
+                start = 0
+            batch = self._ring[start : start + _MAX_CALL_BATCH]
+            sub.position = self._ring_base + start + len(batch)
+            if sub.event_type is not None or sub.job_id is not None:
+                batch = [event for event in batch if sub.matches(event)]
+            if batch:
+                await self._call(sub, batch)
+            if sub.job_id is not None and any(e.is_end for e in batch):
+                self.unsubscribe(sub)
+
+    async def _call(self, sub: Subscription, batch: list[Event]) -> None:
+        if sub.is_async:
+            for event in batch:
+                try:
+                    async with asyncio.timeout(self.handler_timeout):
+                        await sub.handler(event)  # type: ignore[misc]
+                    sub.delivered += 1
+                except TimeoutError:
+                    sub.timeouts += 1
+                    _log.warning("subscriber %s timed out on %s", sub.name, event.event)
+                except Exception:
+                    self._handler_failed(sub, event)
+            return
+        with anyio.move_on_after(self.handler_timeout) as scope:
+            await anyio.to_thread.run_sync(
+                self._call_sync, sub, batch, limiter=sub.limiter, abandon_on_cancel=True
+            )
+        if scope.cancelled_caught:
+            sub.timeouts += 1
+            _log.warning("subscriber %s is blocked for over %.1fs", sub.name, self.handler_timeout)
+
+    def _call_sync(self, sub: Subscription, batch: list[Event]) -> None:
+        handler = sub.handler
+        for event in batch:
+            if sub.closed:
+                return
+            try:
+                handler(event)
+                sub.delivered += 1
+            except Exception:
+                self._handler_failed(sub, event)
+
+    def _handler_failed(self, sub: Subscription, event: Event) -> None:
+        sub.errors += 1
+        # The first failures are logged in full; later ones only now and then, not per event.
+        if sub.errors <= 3:
+            _log.exception("subscriber %s failed on %s", sub.name, event.event)
+        elif sub.errors % 10_000 == 0:
+            _log.error("subscriber %s has failed %d times", sub.name, sub.errors)
+
+    async def _drain_subscribers(self, *, timeout: float) -> None:
+        end = self._ring_base + len(self._ring)
+        deadline = time.monotonic() + timeout
+        for sub in list(self._subs.values()):
+            while not sub.closed and sub.position < end and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+            # Let the last batch's handler calls finish (the position moves before the call).
+            with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
+                async with sub.limiter:
+                    pass
+
+    async def _tail(self, after: str | None) -> None:
+        while True:
+            try:
+                async for _cursor, event in follow_all(self.log, after=after, poll=0.5):
+                    after = _cursor
+                    if event.job_id not in self._local_jobs:
+                        self.ingest([event])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a reset or a lost connection: resume after a pause
+                from spruce.errors import CursorReset
+
+                if isinstance(exc, CursorReset):
+                    after = None if exc.earliest in ("", "0") else _before(exc.earliest)
+                _log.warning("following the event log failed (%s); retrying", exc)
+                await asyncio.sleep(0.5)
+
+
+def _before(cursor: str | int) -> str | None:
+    """The cursor just before a numeric one, so that reading resumes at it."""
+    text = str(cursor)
+    return str(int(text) - 1) if text.isdigit() else None

@@ -1,0 +1,67 @@
+"""Errors spruce raises; the CLI maps each branch to an exit code.
+
+    SpruceError
+    ├── UsageError            bad arguments or configuration (exit 2)
+    │   └── ConfigError       an invalid [tool.spruce] key or value, named
+    ├── EventDecodeError      untrusted JSON that is not a valid event
+    ├── StoreError            the event log could not be opened, read or written
+    │   └── StoreURLError     a --store URL no backend understands
+    ├── UnknownJobError       no job with that id in the event log
+    ├── JobExistsError        a job id that is already taken
+    └── CursorReset           the cursor points at events retention removed
+"""
+
+from __future__ import annotations
+
+
+class SpruceError(Exception):
+    """Base of every error spruce raises on purpose."""
+
+
+class UsageError(SpruceError):
+    """The caller asked for something that cannot work; exit code 2."""
+
+
+class ConfigError(UsageError):
+    """The project's [tool.spruce] configuration is invalid."""
+
+
+class EventDecodeError(SpruceError):
+    """A message is not a valid spruce event."""
+
+
+class StoreError(SpruceError):
+    """The event log failed."""
+
+
+class StoreURLError(StoreError, UsageError):
+    """A store URL that names no known backend or is malformed."""
+
+
+class UnknownJobError(SpruceError):
+    """No job with this id exists in the event log."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job {job_id!r} in the event log")
+        self.job_id = job_id
+
+
+class JobExistsError(UsageError):
+    """A job with this id already exists."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id!r} already exists; choose another --job-id")
+        self.job_id = job_id
+
+
+class CursorReset(SpruceError):
+    """Retention removed events after the reader's cursor; `earliest` is where reading resumes.
+
+    For a job, `earliest` is the first seq still stored; for the all-jobs stream it is the first
+    cursor still stored.  Readers must treat this as a gap, never silently skip it.
+    """
+
+    def __init__(self, cursor: str | int, earliest: str | int) -> None:
+        super().__init__(f"cursor {cursor} was removed by retention; earliest is {earliest}")
+        self.cursor = cursor
+        self.earliest = earliest

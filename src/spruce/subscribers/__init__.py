@@ -1,0 +1,1 @@
+"""The standard subscribers the composition root attaches to every bus."""

@@ -1,4 +1,4 @@
-"""spruce: run a Python project's quality workflow and watch every step live on a durable event bus."""
+"""spruce: run a Python project's quality workflow and watch it live on a durable event bus."""
 
 from __future__ import annotations
 

@@ -175,7 +175,7 @@ class WorkflowEventBus:
             event_type,
             handler,
             job_id=job_id,
-            name=name or getattr(handler, "__qualname__", repr(handler)),
+            name=name or str(getattr(handler, "__qualname__", repr(handler))),
             position=self._ring_base + len(self._ring),
         )
         key = self._next_sub

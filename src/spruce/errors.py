@@ -1,14 +1,14 @@
 """Errors spruce raises; the CLI maps each branch to an exit code.
 
-    SpruceError
-    ├── UsageError            bad arguments or configuration (exit 2)
-    │   └── ConfigError       an invalid [tool.spruce] key or value, named
-    ├── EventDecodeError      untrusted JSON that is not a valid event
-    ├── StoreError            the event log could not be opened, read or written
-    │   └── StoreURLError     a --store URL no backend understands
-    ├── UnknownJobError       no job with that id in the event log
-    ├── JobExistsError        a job id that is already taken
-    └── CursorReset           the cursor points at events retention removed
+SpruceError
+├── UsageError            bad arguments or configuration (exit 2)
+│   └── ConfigError       an invalid [tool.spruce] key or value, named
+├── EventDecodeError      untrusted JSON that is not a valid event
+├── StoreError            the event log could not be opened, read or written
+│   └── StoreURLError     a --store URL no backend understands
+├── UnknownJobError       no job with that id in the event log
+├── JobExistsError        a job id that is already taken
+└── CursorReset           the cursor points at events retention removed
 """
 
 from __future__ import annotations

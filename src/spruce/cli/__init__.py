@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in dict.fromkeys(_COMMANDS.values()):
-        module: CommandModule = importlib.import_module(f"spruce.cli.{module_name}")  # type: ignore[assignment]
+        module: CommandModule = importlib.import_module(f"spruce.cli.{module_name}")
         module.add_parsers(commands)
     return parser
 

@@ -51,12 +51,13 @@ def open_store(url: str) -> EventLog:
         return SQLiteEventLog(sqlite_path(url), url=url, retention=_retention_from(parts.query))
     if scheme in ("redis", "rediss"):
         try:
-            from spruce.store.redis import RedisEventLog
+            from spruce.store.redis import RedisEventLog  # type: ignore[import-not-found,unused-ignore]
         except ImportError as exc:
             raise StoreURLError(
                 f"{url}: the Redis backend needs the redis extra: pip install 'spruce[redis]'"
             ) from exc
-        return RedisEventLog(url, retention=_retention_from(parts.query))
+        log: EventLog = RedisEventLog(url, retention=_retention_from(parts.query))
+        return log
     raise StoreURLError(f"unknown store URL {url!r}: use memory://, sqlite:///PATH.db or redis://")
 
 

@@ -75,7 +75,7 @@ def job_fields_from(event: Event) -> tuple[str | None, str | None]:
 
 
 class ChangeSignal:
-    """A version counter that moves when the log may hold new events; waiters sleep until it does."""
+    """A counter that moves when the log may hold new events; waiters sleep until it does."""
 
     def __init__(self) -> None:
         self.version = 0

@@ -71,7 +71,9 @@ class MemoryEventLog:
         if job is None:
             workflow, project = job_fields_from(event)
             record = JobRecord(
-                job_id=event.job_id, workflow=workflow, project=project,
+                job_id=event.job_id,
+                workflow=workflow,
+                project=project,
                 started_at=event.timestamp,
             )
             job = self._jobs[event.job_id] = _Job(record)
@@ -153,5 +155,3 @@ class MemoryEventLog:
         del job.events[:excess]
         job.record = msgspec.structs.replace(job.record, first_seq=job.events[0].seq)
         return excess
-
-

@@ -41,9 +41,8 @@ class MetricsCollector:
             self._add(self.hooks, (str(data.get("hook", "?")), status), duration)
         elif event.event is WorkflowEvent.TEST_CASE_COMPLETED:
             self.test_cases[str(data.get("outcome", "unknown"))] += 1
-        elif event.step_id and "/" not in event.step_id and isinstance(duration, int | float):
-            if event.event.endswith(("_completed", "_failed")) and "strategy" not in event.event:
-                self._add(self.phases, (event.step_id, status), duration)
+        elif _is_phase_end(event) and isinstance(duration, int | float):
+            self._add(self.phases, (str(event.step_id), status), duration)
 
     @staticmethod
     def _add(
@@ -53,3 +52,13 @@ class MetricsCollector:
         stat.count += 1
         if isinstance(duration, int | float):
             stat.total += float(duration)
+
+
+def _is_phase_end(event: Event) -> bool:
+    """A phase's own end event (not a strategy's, hook's or test case's)."""
+    return (
+        event.step_id is not None
+        and "/" not in event.step_id
+        and event.event.endswith(("_completed", "_failed"))
+        and not event.event.startswith("hook_strategy")
+    )

@@ -18,7 +18,7 @@ from typing import Any, Final, Self
 import anyio
 import msgspec
 
-from spruce.errors import StoreError
+from spruce.errors import CursorReset, StoreError
 from spruce.events import Event, WorkflowEvent
 from spruce.store.base import EventLog, follow_all, follow_job
 
@@ -413,16 +413,9 @@ class WorkflowEventBus:
                         self.ingest([event])
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a reset or a lost connection: resume after a pause
-                from spruce.errors import CursorReset
-
-                if isinstance(exc, CursorReset):
-                    after = None if exc.earliest in ("", "0") else _before(exc.earliest)
+            except CursorReset as reset:
+                _log.warning("the event log removed events past this reader: %s", reset)
+                after = str(reset.resume_after)
+            except Exception as exc:  # a lost connection: resume after a pause
                 _log.warning("following the event log failed (%s); retrying", exc)
                 await asyncio.sleep(0.5)
-
-
-def _before(cursor: str | int) -> str | None:
-    """The cursor just before a numeric one, so that reading resumes at it."""
-    text = str(cursor)
-    return str(int(text) - 1) if text.isdigit() else None

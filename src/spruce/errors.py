@@ -55,13 +55,14 @@ class JobExistsError(UsageError):
 
 
 class CursorReset(SpruceError):
-    """Retention removed events after the reader's cursor; `earliest` is where reading resumes.
+    """Retention removed events after the reader's cursor: a gap the reader must handle.
 
-    For a job, `earliest` is the first seq still stored; for the all-jobs stream it is the first
-    cursor still stored.  Readers must treat this as a gap, never silently skip it.
+    `earliest` is the first seq (job reads) or cursor (all-jobs stream) still stored, and
+    `resume_after` the cursor to read after to continue from there.
     """
 
-    def __init__(self, cursor: str | int, earliest: str | int) -> None:
+    def __init__(self, cursor: str | int, earliest: str | int, resume_after: str | int) -> None:
         super().__init__(f"cursor {cursor} was removed by retention; earliest is {earliest}")
         self.cursor = cursor
         self.earliest = earliest
+        self.resume_after = resume_after

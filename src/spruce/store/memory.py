@@ -96,7 +96,7 @@ class MemoryEventLog:
             return []
         first = job.record.first_seq
         if after < first - 1:
-            raise CursorReset(after, first)
+            raise CursorReset(after, first, first - 1)
         start = after - first + 1
         return job.events[start : start + limit]
 
@@ -105,7 +105,7 @@ class MemoryEventLog:
     ) -> list[tuple[str, Event]]:
         position = parse_int_cursor(after)
         if position < self._floor:
-            raise CursorReset(after or "0", str(self._floor + 1))
+            raise CursorReset(after or "0", str(self._floor + 1), str(self._floor))
         # Cursors are dense and sorted: find the start by offset from the first kept entry.
         if not self._all:
             return []

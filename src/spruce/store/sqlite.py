@@ -235,7 +235,7 @@ class SQLiteEventLog:
 
         first_seq, bodies = await self._on_reader(query)
         if first_seq is not None and after < first_seq - 1:
-            raise CursorReset(after, first_seq)
+            raise CursorReset(after, first_seq, first_seq - 1)
         return [decode_event(body) for body in bodies]
 
     async def read_all(
@@ -253,7 +253,7 @@ class SQLiteEventLog:
 
         floor, rows = await self._on_reader(query)
         if position < floor:
-            raise CursorReset(after or "0", str(floor + 1))
+            raise CursorReset(after or "0", str(floor + 1), str(floor))
         return [(str(row_id), decode_event(body)) for row_id, body in rows]
 
     async def head(self) -> str:

@@ -1,0 +1,1 @@
+"""The workflow engine: phases, hooks, concurrency, timeouts, cancellation and the result cache."""

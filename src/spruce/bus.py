@@ -70,6 +70,7 @@ class Subscription:
         self.errors = 0
         self.timeouts = 0
         self.closed = False
+        self.busy = False  # a batch is taken from the ring and its handler calls are not done
         self.wakeup = asyncio.Event()
         self.limiter = anyio.CapacityLimiter(1)
         self.task: asyncio.Task[None] | None = None
@@ -339,19 +340,28 @@ class WorkflowEventBus:
                 sub.wakeup.clear()
                 await sub.wakeup.wait()
                 continue
-            start = sub.position - self._ring_base
-            if start < 0:
-                sub.dropped -= start
-                _log.warning("subscriber %s fell behind; %d events dropped", sub.name, -start)
-                start = 0
-            batch = self._ring[start : start + _MAX_CALL_BATCH]
-            sub.position = self._ring_base + start + len(batch)
-            if sub.event_type is not None or sub.job_id is not None:
-                batch = [event for event in batch if sub.matches(event)]
-            if batch:
-                await self._call(sub, batch)
+            sub.busy = True
+            try:
+                batch = self._take(sub)
+                if batch:
+                    await self._call(sub, batch)
+            finally:
+                sub.busy = False
             if sub.job_id is not None and any(e.is_end for e in batch):
                 self.unsubscribe(sub)
+
+    def _take(self, sub: Subscription) -> list[Event]:
+        """The subscriber's next batch from the ring, filtered; moves its position past it."""
+        start = sub.position - self._ring_base
+        if start < 0:
+            sub.dropped -= start
+            _log.warning("subscriber %s fell behind; %d events dropped", sub.name, -start)
+            start = 0
+        batch = self._ring[start : start + _MAX_CALL_BATCH]
+        sub.position = self._ring_base + start + len(batch)
+        if sub.event_type is not None or sub.job_id is not None:
+            batch = [event for event in batch if sub.matches(event)]
+        return batch
 
     async def _call(self, sub: Subscription, batch: list[Event]) -> None:
         if sub.is_async:
@@ -397,12 +407,10 @@ class WorkflowEventBus:
         end = self._ring_base + len(self._ring)
         deadline = time.monotonic() + timeout
         for sub in list(self._subs.values()):
-            while not sub.closed and sub.position < end and time.monotonic() < deadline:
+            while (
+                not sub.closed and (sub.busy or sub.position < end) and time.monotonic() < deadline
+            ):
                 await asyncio.sleep(0.005)
-            # Let the last batch's handler calls finish (the position moves before the call).
-            with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
-                async with sub.limiter:
-                    pass
 
     async def _tail(self, after: str | None) -> None:
         while True:

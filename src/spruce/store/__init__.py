@@ -22,6 +22,7 @@ __all__ = [
     "follow_job",
     "open_store",
     "resolve_store_url",
+    "sqlite_path",
 ]
 
 

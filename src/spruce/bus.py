@@ -19,7 +19,7 @@ import anyio
 import msgspec
 
 from spruce.errors import CursorReset, StoreError
-from spruce.events import Event, WorkflowEvent
+from spruce.events import Event, WorkflowEvent, check_job_id, encode_event
 from spruce.store.base import EventLog, follow_all, follow_job
 
 Handler = Callable[[Event], None] | Callable[[Event], Awaitable[None]]
@@ -219,6 +219,7 @@ class WorkflowEventBus:
         if self._committer is None:
             raise RuntimeError("WorkflowEventBus.start() was not awaited")
         if job_id not in self._seqs:
+            check_job_id(job_id)
             last = await self.log.last_seq(job_id)
             self._seqs.setdefault(job_id, last)
             self._local_jobs.add(job_id)
@@ -235,6 +236,11 @@ class WorkflowEventBus:
             timestamp=time.time(),
             data=data if data is not None else {},
         )
+        try:
+            encode_event(event)  # a bad payload fails here, for its caller, not in a batch
+        except (TypeError, ValueError, OverflowError) as exc:
+            self._seqs[job_id] = seq - 1
+            raise TypeError(f"{event_type} data is not JSON-serialisable: {exc}") from None
         self._pending.append(event)
         self._idle.clear()
         self._has_pending.set()

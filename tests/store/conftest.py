@@ -55,7 +55,8 @@ def _url_for(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> st
     if backend == "memory":
         return "memory://"
     if backend == "sqlite":
-        return f"sqlite://{tmp_path / 'events.db'}"
+        # Automatic retention off: the contract tests call gc themselves.
+        return f"sqlite://{tmp_path / 'events.db'}?keep_days=none&keep_jobs=none"
     raise AssertionError(backend)
 
 

@@ -80,3 +80,15 @@ def test_store_urls_with_two_three_or_four_slashes_name_the_same_absolute_file()
     assert sqlite_path("sqlite:///tmp/x.db") == Path("/tmp/x.db")
     assert sqlite_path("sqlite:////tmp/x.db") == Path("/tmp/x.db")
     assert sqlite_path("sqlite://rel/x.db") == Path.cwd() / "rel/x.db"
+
+
+async def test_the_url_retention_applies_by_itself_when_a_job_ends(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'e.db'}?keep_jobs=2"
+    for name in ("a", "b", "c"):
+        finish(start_writer(url, name, 3))
+    log = open_store(url)
+    await log.open()
+    try:
+        assert [j.job_id for j in await log.list_jobs()] == ["c", "b"]
+    finally:
+        await log.aclose()

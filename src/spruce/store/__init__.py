@@ -73,19 +73,35 @@ def sqlite_path(url: str) -> Path:
 
 
 def _retention_from(query: str) -> Retention:
-    """Automatic retention limits from the URL query: ?keep_days=30&keep_jobs=1000."""
+    """Automatic retention limits from the URL query: ?keep_days=30&keep_jobs=1000.
+
+    `none` lifts a limit; a missing option keeps the default.
+    """
     values = {key: vals[-1] for key, vals in parse_qs(query).items()}
     unknown = set(values) - {"keep_days", "keep_jobs", "max_events_per_job"}
     if unknown:
         raise StoreURLError(f"unknown store URL option(s): {', '.join(sorted(unknown))}")
-    try:
-        defaults = Retention()
-        return Retention(
-            keep_days=float(values["keep_days"]) if "keep_days" in values else defaults.keep_days,
-            keep_jobs=int(values["keep_jobs"]) if "keep_jobs" in values else defaults.keep_jobs,
-            max_events_per_job=(
-                int(values["max_events_per_job"]) if "max_events_per_job" in values else None
-            ),
-        )
-    except ValueError as exc:
-        raise StoreURLError(f"invalid store URL option: {exc}") from None
+    defaults = Retention()
+
+    def limit(name: str, kind: type[float] | type[int], default: float | None) -> float | None:
+        if name not in values:
+            return default
+        if values[name].lower() == "none":
+            return None
+        try:
+            value = kind(values[name])
+        except ValueError:
+            raise StoreURLError(
+                f"store URL option {name}={values[name]!r} is not a number"
+            ) from None
+        if value <= 0:
+            raise StoreURLError(f"store URL option {name} must be positive or none")
+        return value
+
+    keep_jobs = limit("keep_jobs", int, defaults.keep_jobs)
+    max_events = limit("max_events_per_job", int, None)
+    return Retention(
+        keep_days=limit("keep_days", float, defaults.keep_days),
+        keep_jobs=int(keep_jobs) if keep_jobs is not None else None,
+        max_events_per_job=int(max_events) if max_events is not None else None,
+    )

@@ -11,7 +11,7 @@ import pytest
 from spruce.events import Event, WorkflowEvent
 from spruce.store import EventLog, open_store
 
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)]
 
 # Opens another handle on the same log, as a second process would (None: the same object).
 Reopen = Callable[[], Awaitable[EventLog]]
@@ -57,6 +57,10 @@ def _url_for(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> st
     if backend == "sqlite":
         # Automatic retention off: the contract tests call gc themselves.
         return f"sqlite://{tmp_path / 'events.db'}?keep_days=none&keep_jobs=none"
+    if backend == "redis":  # a namespace of its own on the shared server, deleted afterwards
+        from tests.store.redis_support import contract_url
+
+        return contract_url(request) + "?keep_days=none&keep_jobs=none"
     raise AssertionError(backend)
 
 

@@ -29,6 +29,7 @@ _COMMANDS: Final = {
     "events": "log",
     "watch": "log",
     "gc": "log",
+    "import": "transfer",
 }
 
 

@@ -1,16 +1,164 @@
-"""`spruce run` (being built)."""
+"""`spruce run`: run a workflow on a project, show its progress, print its report.
+
+Progress and the job-id lines go to stderr; the report (the text summary or a --format
+document) goes to stdout or --output.  Exit 0 passed, 1 findings, 2 usage/config, 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from spruce.container import Services
+    from spruce.events import Event
+    from spruce.workflow.engine import WorkflowEngine
+
+FORMATS = ("text", "json", "sarif", "junit", "github")
+WORKFLOW_NAMES = ("standard_quality", "fast", "comprehensive", "tests")
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `spruce run`."""
-    parser = commands.add_parser("run", help="(being built)")
+    parser = commands.add_parser(
+        "run",
+        help="run a project's quality workflow and report the result",
+        description="Run a workflow (default standard_quality) on PATH (default: .).",
+    )
+    parser.add_argument("path", nargs="?", default=".", metavar="PATH", help="project directory")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--workflow", metavar="W", help=f"one of: {', '.join(WORKFLOW_NAMES)}")
+    which.add_argument(
+        "--fast", dest="workflow", action="store_const", const="fast", help="the fast hooks only"
+    )
+    which.add_argument(
+        "--comp",
+        dest="workflow",
+        action="store_const",
+        const="comprehensive",
+        help="the comprehensive hooks only",
+    )
+    which.add_argument(
+        "--skip-hooks", dest="workflow", action="store_const", const="tests", help="tests only"
+    )
+    parser.add_argument("--fix", action="store_true", help="apply safe fixes (code_cleaning)")
+    parser.add_argument("--no-cache", action="store_true", help="run every hook, ignore the cache")
+    parser.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+    parser.add_argument("--job-id", metavar="ID", help="choose the job id ([A-Za-z0-9._-], 1-64)")
+    parser.add_argument("--store", metavar="URL", help="event log URL (default: SPRUCE_STORE)")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="report format")
+    parser.add_argument("--output", metavar="FILE", help="write the report here, not stdout")
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    """Not built yet."""
-    raise NotImplementedError
+    """Run the job and return its exit code."""
+    import asyncio
+
+    return asyncio.run(run_job(args))
+
+
+WATCH_URL = "ws://127.0.0.1:8675/ws/progress/{job_id}"
+
+
+async def run_job(args: argparse.Namespace) -> int:
+    """Validate the arguments, run the job with live progress, write the report."""
+    from spruce.container import open_services
+    from spruce.errors import JobExistsError, UsageError
+    from spruce.events import check_job_id
+    from spruce.jobs import new_job_id, resolve_project
+    from spruce.workflow.definitions import WORKFLOWS
+    from spruce.workflow.engine import EXIT_CONFIG, RunOptions, WorkflowEngine
+
+    name = args.workflow or "standard_quality"
+    workflow = WORKFLOWS.get(name)
+    if workflow is None:
+        raise UsageError(f"unknown workflow {name!r}: choose one of {', '.join(WORKFLOWS)}")
+    project = resolve_project(args.path, ())
+    job_id = check_job_id(args.job_id) if args.job_id else new_job_id()
+    async with open_services(store_url=args.store) as services:
+        if await services.log.get_job(job_id) is not None:
+            raise JobExistsError(job_id)
+        engine = WorkflowEngine(
+            services.bus,
+            job_id=job_id,
+            project=project,
+            workflow=workflow,
+            options=RunOptions(fix=args.fix, no_cache=args.no_cache, fail_fast=args.fail_fast),
+        )
+        err = sys.stderr
+        print(f"spruce: job {job_id} ({name}) on {project}", file=err)
+        print(
+            f"spruce: watch it with `spruce watch {job_id}` or {WATCH_URL.format(job_id=job_id)}",
+            file=err,
+        )
+        monitor = _monitor(services, job_id)
+        with _signals_cancel(engine):
+            outcome = await engine.run()
+        await services.bus.flush()
+        if monitor is not None:
+            monitor.stop_monitoring()
+        events = await _job_events(services, job_id)
+    if outcome.exit_code == EXIT_CONFIG and outcome.reason:
+        print(f"spruce: error: {outcome.reason}", file=sys.stderr)
+    _write_report(args, events)
+    return outcome.exit_code
+
+
+def _monitor(services: Services, job_id: str) -> Any:
+    """The live view on a TTY, plain progress lines otherwise."""
+    from rich.console import Console
+
+    try:
+        from spruce.subscribers.progress import WorkflowProgressMonitor
+    except ImportError:  # the progress view is being built; run without it meanwhile
+        return None
+    console = Console(file=sys.stderr)
+    monitor = WorkflowProgressMonitor(
+        services.bus, console, live=console.is_terminal, job_id=job_id
+    )
+    monitor.start_monitoring()
+    return monitor
+
+
+@contextlib.contextmanager
+def _signals_cancel(engine: WorkflowEngine) -> Iterator[None]:
+    """SIGINT and SIGTERM cancel the job (it still ends with its WORKFLOW_CANCELLED event)."""
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    handled = (signal.SIGINT, signal.SIGTERM)
+    for signum in handled:
+        loop.add_signal_handler(
+            signum, engine.cancel, f"interrupted by {signal.Signals(signum).name}"
+        )
+    try:
+        yield
+    finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
+
+
+async def _job_events(services: Services, job_id: str) -> list[Event]:
+    events: list[Event] = []
+    while page := await services.log.read(job_id, after=events[-1].seq if events else 0):
+        events.extend(page)
+    return events
+
+
+def _write_report(args: argparse.Namespace, events: list[Event]) -> None:
+    from spruce.report import render
+    from spruce.report.result import build_result
+
+    text = render(args.format, build_result(events, test_cases=args.format == "junit"))
+    if args.output:
+        from pathlib import Path
+
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()

@@ -1,0 +1,1 @@
+"""The hooks spruce runs: in-process checks and fixers, and one module per external tool family."""

@@ -1,0 +1,128 @@
+"""What every hook shares: findings, results, the context a hook runs in, and the Hook protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal, Protocol
+
+import msgspec
+
+from spruce.config import Config
+from spruce.workflow.definitions import HookSpec
+from spruce.workflow.files import FileSet
+from spruce.workflow.toolenv import ToolEnv
+
+Severity = Literal["error", "warning", "info"]
+HookStatus = Literal["passed", "failed", "fixed", "skipped", "error", "timeout"]
+MAX_DETAILS: Final = 1000
+
+
+class Finding(msgspec.Struct, frozen=True, kw_only=True):
+    """One problem a hook found, normalised: project-relative posix path, 1-based line/column."""
+
+    path: str
+    line: int
+    column: int
+    code: str
+    message: str
+    severity: Severity
+    tool: str
+
+
+class TestCase(msgspec.Struct, frozen=True, kw_only=True):
+    """One test's result, as pytest reported it."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    outcome: Literal["passed", "failed", "skipped", "error"]
+    duration: float
+    path: str
+    line: int | None
+    message: str | None
+
+
+class HookResult(msgspec.Struct, frozen=True, kw_only=True):
+    """How one hook ended; `passed`/`failed` results may be stored in the result cache."""
+
+    status: HookStatus
+    exit_code: int | None = None
+    findings: tuple[Finding, ...] = ()
+    reason: str | None = None
+    changed_files: tuple[str, ...] = ()
+    test_cases: tuple[TestCase, ...] = ()
+    cached: bool = False
+    duration: float = 0.0
+
+
+TestCaseSink = Callable[[TestCase, int | None], Awaitable[None]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class HookContext:
+    """What a hook may use: the project, its files and config, the tool environments."""
+
+    project: Path
+    files: FileSet
+    config: Config
+    env: ToolEnv  # the project's interpreter (its .venv, else spruce's)
+    own: ToolEnv  # spruce's interpreter
+    scratch: Path  # a private directory for this job, removed at its end
+    on_test_case: TestCaseSink | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prepared:
+    """A hook ready to run: its inputs and what identifies a run for the result cache."""
+
+    inputs: tuple[str, ...]
+    identity: tuple[str, ...]  # tool, version, interpreter, argv: everything but file contents
+    cacheable: bool = True
+
+
+class Hook(Protocol):
+    """One check or fixer."""
+
+    @property
+    def spec(self) -> HookSpec:
+        """The hook's id, phase and tool."""
+        ...
+
+    def prepare(self, ctx: HookContext) -> Prepared | str:
+        """The inputs and cache identity, or the reason the hook cannot run (then skipped)."""
+        ...
+
+    async def execute(self, ctx: HookContext, prepared: Prepared, *, timeout: float) -> HookResult:
+        """Run the hook (a fixer writes its changes); never raises for findings."""
+        ...
+
+
+def select_inputs(
+    ctx: HookContext,
+    hook_id: str,
+    *,
+    suffixes: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+) -> tuple[str, ...]:
+    """The files a hook looks at: its suffixes, limited by the hook's configured paths/exclude."""
+    settings = ctx.config.hook(hook_id)
+    return tuple(
+        ctx.files.select(
+            suffixes=suffixes,
+            include=settings.paths,
+            exclude=(*exclude, *settings.exclude),
+        )
+    )
+
+
+def relative(project: Path, path: str) -> str:
+    """A tool's path (absolute or relative to the project) as a project-relative posix path."""
+    candidate = Path(path)
+    if candidate.is_absolute():
+        try:
+            return candidate.resolve().relative_to(project).as_posix()
+        except ValueError:
+            return candidate.as_posix()
+    return candidate.as_posix().removeprefix("./")

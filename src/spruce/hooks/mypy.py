@@ -1,0 +1,63 @@
+"""mypy: `mypy -O json` (JSON lines, 0-based columns) in comprehensive_hooks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from spruce.hooks.base import Finding, HookContext, relative
+from spruce.hooks.tool import ToolHook
+from spruce.workflow.definitions import HOOKS_BY_ID
+from spruce.workflow.process import ProcessResult
+
+
+def parse_mypy_json(result: ProcessResult, project: Path) -> list[Finding]:
+    """One JSON object per line; notes attached to an error are folded into its message."""
+    findings = []
+    for line in result.stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        severity: Literal["error", "warning", "info"] = (
+            "error" if item.get("severity") == "error" else "info"
+        )
+        message = str(item.get("message", ""))
+        if item.get("hint"):
+            message += f" ({item['hint']})"
+        findings.append(
+            Finding(
+                path=relative(project, str(item.get("file", ""))),
+                line=max(int(item.get("line") or 1), 1),
+                column=max(int(item.get("column") or 0) + 1, 1),
+                code=str(item.get("code") or "mypy"),
+                message=message,
+                severity=severity,
+                tool="mypy",
+            )
+        )
+    return findings
+
+
+def _python_executable(ctx: HookContext, python: Path) -> Sequence[str]:
+    # mypy from spruce's environment must still see the project's installed packages.
+    if python != ctx.env.python:
+        return ("--python-executable", str(ctx.env.python))
+    return ()
+
+
+def mypy_hooks() -> dict[str, ToolHook]:
+    """The mypy hook."""
+    return {
+        "mypy": ToolHook(
+            spec=HOOKS_BY_ID["mypy"],
+            args=("-O", "json", "--no-error-summary", "--no-color-output"),
+            parse=parse_mypy_json,
+            extra_args=_python_executable,
+            env_bound=True,
+        )
+    }

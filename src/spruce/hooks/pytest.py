@@ -1,0 +1,156 @@
+"""pytest: the test phase's one hook; per-test results arrive live through a pipe from the
+plugin in `pytest_plugin.py`, never by reading pytest's terminal output."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from typing import Final
+
+import anyio
+import msgspec
+
+from spruce import __version__
+from spruce.hooks import pytest_plugin
+from spruce.hooks.base import Finding, HookContext, HookResult, Prepared, TestCase
+from spruce.hooks.tool import env_fingerprint, output_tail, tool_env
+from spruce.workflow.catalog import install_hint, tool_python
+from spruce.workflow.definitions import HOOKS_BY_ID, HookSpec
+from spruce.workflow.process import ProcessResult, run_process
+
+_PLUGIN: Final = "spruce_pytest_plugin"
+_LINE_LIMIT: Final = 1 << 20
+_NO_TESTS: Final = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class PytestHook:
+    """Runs the project's test suite in its own interpreter."""
+
+    spec: HookSpec = HOOKS_BY_ID["pytest"]
+
+    def prepare(self, ctx: HookContext) -> Prepared | str:
+        env = tool_python(self.spec, ctx.env, ctx.own)
+        if env is None:
+            return install_hint(self.spec)
+        argv = (
+            str(env.python),
+            "-m",
+            "pytest",
+            "-p",
+            _PLUGIN,
+            "-q",
+            *ctx.config.hook("pytest").args,
+        )
+        # Tests may read any file of the project, so every file is an input.
+        inputs = ctx.files.select(include=ctx.config.hook("pytest").paths)
+        version = env.version("pytest") or "?"
+        return Prepared(
+            inputs=tuple(inputs),
+            identity=(__version__, "pytest", version, env_fingerprint(env), *argv),
+        )
+
+    async def execute(self, ctx: HookContext, prepared: Prepared, *, timeout: float) -> HookResult:
+        started = time.monotonic()
+        shutil.copyfile(pytest_plugin.__file__, ctx.scratch / f"{_PLUGIN}.py")
+        env = tool_env()
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ctx.scratch), env.get("PYTHONPATH")]))
+        read_fd, write_fd = os.pipe()
+        env[pytest_plugin.ENV_FD] = str(write_fd)
+        cases: list[TestCase] = []
+        write_open = [True]
+
+        def close_writer() -> None:
+            if write_open[0]:
+                os.close(write_fd)
+                write_open[0] = False
+
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._read_cases, ctx, read_fd, cases)
+                try:
+                    result = await run_process(
+                        list(prepared.identity[4:]),
+                        cwd=ctx.project,
+                        timeout=timeout,
+                        env=env,
+                        pass_fds=(write_fd,),
+                        on_spawn=close_writer,
+                    )
+                finally:
+                    close_writer()
+        finally:
+            close_writer()
+        return _result(result, cases, timeout, time.monotonic() - started)
+
+    async def _read_cases(self, ctx: HookContext, fd: int, cases: list[TestCase]) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=_LINE_LIMIT)
+        pipe = os.fdopen(fd, "rb")
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), pipe
+        )
+        total: int | None = None
+        try:
+            while line := await reader.readline():
+                with contextlib.suppress(ValueError, TypeError, KeyError):
+                    message = json.loads(line)
+                    if message.get("kind") == "collected":
+                        total = int(message["total"])
+                        continue
+                    case = TestCase(
+                        nodeid=str(message["nodeid"]),
+                        outcome=message["outcome"],
+                        duration=float(message["duration"]),
+                        path=str(message["path"]),
+                        line=message["line"],
+                        message=message["message"],
+                    )
+                    cases.append(case)
+                    if ctx.on_test_case is not None:
+                        await ctx.on_test_case(case, total)
+        finally:
+            transport.close()
+
+
+def _result(
+    result: ProcessResult, cases: list[TestCase], timeout: float, duration: float
+) -> HookResult:
+    """Map pytest's exit code: 5 is "no tests", 2 with reported errors is a collection failure."""
+    findings = tuple(
+        Finding(
+            path=case.path,
+            line=case.line or 1,
+            column=1,
+            code="test-failed" if case.outcome == "failed" else "test-error",
+            message=case.message or case.nodeid,
+            severity="error",
+            tool="pytest",
+        )
+        for case in cases
+        if case.outcome in ("failed", "error")
+    )
+    base = HookResult(
+        status="passed",
+        exit_code=result.exit_code,
+        findings=findings,
+        test_cases=tuple(cases),
+        duration=duration,
+    )
+    code = result.exit_code
+    if result.timed_out:
+        return msgspec.structs.replace(
+            base, status="timeout", reason=f"timed out after {timeout:g}s"
+        )
+    if code == 0:
+        return base
+    if code == _NO_TESTS:
+        return msgspec.structs.replace(base, status="skipped", reason="no tests collected")
+    if code in (1, 2) and findings:
+        return msgspec.structs.replace(base, status="failed")
+    return msgspec.structs.replace(base, status="error", reason=output_tail(result))

@@ -1,0 +1,118 @@
+"""A hook that runs an external tool as `python -m MODULE …` in a process group of its own.
+
+Each tool family module (ruff, mypy, bandit, vulture, codespell) gives its arguments, the exit
+codes that mean "findings", and a parser from the tool's output to normalised findings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from spruce import __version__
+from spruce.hooks.base import Finding, HookContext, HookResult, Prepared, select_inputs
+from spruce.workflow.catalog import install_hint, tool_python
+from spruce.workflow.definitions import HookSpec
+from spruce.workflow.process import ProcessResult, run_process
+from spruce.workflow.toolenv import ToolEnv
+
+Parser = Callable[[ProcessResult, Path], list[Finding]]
+_TAIL: Final = 2000
+
+
+def tool_env() -> dict[str, str]:
+    """The environment tools run with: the caller's, minus colour, plus UTF-8 I/O."""
+    env = dict(os.environ)
+    env.update({"NO_COLOR": "1", "PYTHONIOENCODING": "utf-8", "FORCE_COLOR": ""})
+    env.pop("FORCE_COLOR")
+    return env
+
+
+def env_fingerprint(env: ToolEnv) -> str:
+    """A hash of every distribution installed in an environment, for tools that import them."""
+    listing = "\n".join(f"{name}=={version}" for name, version in sorted(env.versions.items()))
+    return hashlib.blake2b(listing.encode(), digest_size=12).hexdigest()
+
+
+def output_tail(result: ProcessResult) -> str:
+    """The last lines a failing tool printed, for the `reason` of an error."""
+    text = (result.stderr.strip() or result.stdout.strip())[-_TAIL:]
+    return text or f"exit code {result.exit_code}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolHook:
+    """One external tool run over the hook's files (or the whole project)."""
+
+    spec: HookSpec
+    args: tuple[str, ...]
+    parse: Parser
+    suffixes: tuple[str, ...] = (".py", ".pyi")
+    exclude: tuple[str, ...] = ()
+    findings_exit: frozenset[int] = frozenset({1})
+    fixer: bool = False
+    env_bound: bool = False  # the tool reads the project's installed packages (mypy)
+    extra_args: Callable[[HookContext, Path], Sequence[str]] = field(default=lambda ctx, py: ())
+
+    def prepare(self, ctx: HookContext) -> Prepared | str:
+        env = tool_python(self.spec, ctx.env, ctx.own)
+        if env is None:
+            return install_hint(self.spec)
+        assert self.spec.module is not None and self.spec.package is not None
+        argv = (
+            str(env.python),
+            "-m",
+            self.spec.module,
+            *self.args,
+            *self.extra_args(ctx, env.python),
+            *ctx.config.hook(self.spec.id).args,
+        )
+        inputs = select_inputs(ctx, self.spec.id, suffixes=self.suffixes, exclude=self.exclude)
+        version = env.version(self.spec.package) or "?"
+        fingerprint = env_fingerprint(ctx.env) if self.env_bound else ""
+        return Prepared(
+            inputs=inputs,
+            identity=(__version__, self.spec.tool, version, fingerprint, *argv),
+            cacheable=not self.fixer,
+        )
+
+    async def execute(self, ctx: HookContext, prepared: Prepared, *, timeout: float) -> HookResult:
+        started = time.monotonic()
+        argv = [*prepared.identity[4:], *prepared.inputs]
+        result = await run_process(argv, cwd=ctx.project, timeout=timeout, env=tool_env())
+        duration = time.monotonic() - started
+        if result.timed_out:
+            return HookResult(
+                status="timeout", reason=f"timed out after {timeout:g}s", duration=duration
+            )
+        if self.fixer:
+            changed = ctx.files.refresh(prepared.inputs)
+            ok = result.exit_code in (0, *self.findings_exit)
+            return HookResult(
+                status=("fixed" if changed else "passed") if ok else "error",
+                exit_code=result.exit_code,
+                changed_files=tuple(changed),
+                reason=None if ok else output_tail(result),
+                duration=duration,
+            )
+        findings: list[Finding] = []
+        if result.exit_code == 0 or result.exit_code in self.findings_exit:
+            findings = self.parse(result, ctx.project)
+        if result.exit_code == 0 and not findings:
+            status, reason = "passed", None
+        elif result.exit_code == 0 or result.exit_code in self.findings_exit:
+            status, reason = "failed", None if findings else output_tail(result)
+        else:
+            status, reason = "error", output_tail(result)
+        return HookResult(
+            status=status,  # type: ignore[arg-type]
+            exit_code=result.exit_code,
+            findings=tuple(findings),
+            reason=reason,
+            duration=duration,
+        )

@@ -1,0 +1,318 @@
+"""The workflow's actions, one per phase: `run_fast_hooks`, `run_code_cleaning`,
+`run_comprehensive_hooks`, `run_test_workflow`. Each publishes its phase's events and those of
+its hooks, and returns the phase's status."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import anyio
+import msgspec
+
+from spruce.bus import WorkflowEventBus
+from spruce.events import WorkflowEvent as E
+from spruce.hooks.base import MAX_DETAILS, Hook, HookContext, HookResult, TestCase
+from spruce.workflow.cache import CONFIG_FILES, ResultCache, cache_key
+from spruce.workflow.definitions import PhaseName
+
+_PHASE_EVENTS: Final = {
+    "fast_hooks": (E.FAST_HOOKS_STARTED, E.FAST_HOOKS_COMPLETED, E.FAST_HOOKS_FAILED),
+    "code_cleaning": (E.CODE_CLEANING_STARTED, E.CODE_CLEANING_COMPLETED, E.CODE_CLEANING_FAILED),
+    "comprehensive_hooks": (
+        E.COMPREHENSIVE_HOOKS_STARTED,
+        E.COMPREHENSIVE_HOOKS_COMPLETED,
+        E.COMPREHENSIVE_HOOKS_FAILED,
+    ),
+    "tests": (E.TEST_PHASE_STARTED, E.TEST_PHASE_COMPLETED, E.TEST_PHASE_FAILED),
+}
+_STRATEGY: Final = {"fast_hooks": "fast", "comprehensive_hooks": "comprehensive"}
+_PASSING: Final = frozenset({"passed", "fixed", "skipped"})
+
+
+@dataclass(kw_only=True)
+class JobContext:
+    """One job's shared state: where to publish, the hooks' context, the cache, the switches."""
+
+    bus: WorkflowEventBus
+    job_id: str
+    hooks: HookContext
+    plan: dict[PhaseName, list[Hook]]
+    cache: ResultCache | None
+    fail_fast: bool = False
+    limiter: anyio.CapacityLimiter = field(
+        default_factory=lambda: anyio.CapacityLimiter(os.cpu_count() or 2)
+    )
+    stop_reason: str | None = None  # set once --fail-fast stops scheduling
+    cancel_reason: str | None = None  # set when the job is cancelled (else a cancel is a timeout)
+    config_digests: tuple[tuple[str, str], ...] = ()
+    test_cases: list[TestCase] = field(default_factory=list)  # as published, live or cached
+
+    async def publish(self, event: E, step_id: str | None, data: dict[str, Any]) -> None:
+        """Publish one event of this job."""
+        await self.bus.publish(event, job_id=self.job_id, step_id=step_id, data=data)
+
+    def config_fingerprint(self) -> tuple[tuple[str, str], ...]:
+        """Digests of the config files at the project root (computed once per job)."""
+        if not self.config_digests:
+            files = self.hooks.files
+            self.config_digests = tuple(
+                (name, files.digest(name)) for name in CONFIG_FILES if (files.root / name).is_file()
+            ) or (("", ""),)
+        return self.config_digests
+
+
+def hook_data(hook_id: str, phase: str, result: HookResult) -> dict[str, Any]:
+    """The `data` of a hook's end event (docs/events.md)."""
+    details = [msgspec.to_builtins(finding) for finding in result.findings[:MAX_DETAILS]]
+    return {
+        "hook": hook_id,
+        "phase": phase,
+        "status": result.status,
+        "duration": round(result.duration, 4),
+        "exit_code": result.exit_code,
+        "findings": len(result.findings),
+        "cached": result.cached,
+        "reason": result.reason,
+        "details": details,
+        "details_truncated": len(result.findings) > MAX_DETAILS,
+        "changed_files": list(result.changed_files),
+    }
+
+
+def _end_event(status: str) -> E:
+    if status == "skipped":
+        return E.HOOK_SKIPPED
+    return E.HOOK_COMPLETED if status in _PASSING else E.HOOK_FAILED
+
+
+async def run_hook(job: JobContext, phase: PhaseName, hook: Hook) -> HookResult:
+    """Run one hook (or answer it from the cache) between HOOK_STARTED and its end event."""
+    hook_id = hook.spec.id
+    step = f"{phase}/{hook_id}"
+    if job.stop_reason is not None:
+        result = HookResult(status="skipped", reason=job.stop_reason)
+        await job.publish(E.HOOK_SKIPPED, step, hook_data(hook_id, phase, result))
+        return result
+    prepared = hook.prepare(job.hooks)
+    if isinstance(prepared, str):
+        result = HookResult(status="skipped", reason=prepared)
+        await job.publish(E.HOOK_SKIPPED, step, hook_data(hook_id, phase, result))
+        return result
+    if not prepared.inputs:
+        result = HookResult(status="skipped", reason="no matching files")
+        await job.publish(E.HOOK_SKIPPED, step, hook_data(hook_id, phase, result))
+        return result
+    await job.publish(E.HOOK_STARTED, step, {"hook": hook_id, "phase": phase})
+    started = time.monotonic()
+    result = HookResult(status="error", reason="did not finish")
+    try:
+        result = await _answer(job, phase, hook, prepared)
+    except anyio.get_cancelled_exc_class():
+        reason = job.cancel_reason
+        result = HookResult(
+            status="skipped" if reason else "timeout",
+            reason=reason or "the job timed out",
+            duration=time.monotonic() - started,
+        )
+        raise
+    except Exception as exc:  # a hook's own bug must not end the job without its events
+        result = HookResult(status="error", reason=f"internal error: {exc!r}")
+    finally:
+        with anyio.CancelScope(shield=True):
+            await job.publish(_end_event(result.status), step, hook_data(hook_id, phase, result))
+    if job.fail_fast and result.status not in _PASSING and job.stop_reason is None:
+        job.stop_reason = f"not run: --fail-fast after {hook_id} {result.status}"
+    return result
+
+
+async def _answer(job: JobContext, phase: PhaseName, hook: Any, prepared: Any) -> HookResult:
+    files = job.hooks.files
+    started = time.monotonic()
+    key = None
+    if job.cache is not None and prepared.cacheable:
+        key = cache_key(
+            prepared.identity,
+            ((path, files.digest(path)) for path in prepared.inputs),
+            job.config_fingerprint(),
+        )
+        cached = job.cache.get(key)
+        if cached is not None:
+            for done, case in enumerate(cached.test_cases, 1):
+                await _publish_case(job, case, done, len(cached.test_cases))
+            # The duration is this run's (the lookup), not the one the cached result took.
+            return msgspec.structs.replace(cached, duration=time.monotonic() - started)
+    timeout = job.hooks.config.hook_timeout_for(hook.spec.id)
+    async with job.limiter:
+        result: HookResult = await hook.execute(job.hooks, prepared, timeout=timeout)
+    if key is not None and job.cache is not None:
+        job.cache.put(key, result)
+    return result
+
+
+async def _publish_case(job: JobContext, case: TestCase, done: int, total: int | None) -> None:
+    job.test_cases.append(case)
+    data = {**msgspec.to_builtins(case), "done": done, "total": total}
+    await job.publish(E.TEST_CASE_COMPLETED, f"tests/{case.nodeid}", data)
+
+
+def phase_status(results: list[HookResult]) -> str:
+    """A phase fails if one of its hooks did; with no hook that ran, it is skipped."""
+    statuses = {result.status for result in results}
+    for status in ("error", "timeout", "failed"):
+        if status in statuses:
+            return "failed" if status == "failed" else status
+    return "passed" if statuses - {"skipped"} else "skipped"
+
+
+async def _run_hooks(job: JobContext, phase: PhaseName, hooks: list[Hook]) -> list[HookResult]:
+    """Read-only hooks of a phase, concurrently; in-process ones first since they are quick."""
+    results: list[HookResult] = [HookResult(status="skipped")] * len(hooks)
+
+    async def one(index: int, hook: Hook) -> None:
+        results[index] = await run_hook(job, phase, hook)
+
+    async with anyio.create_task_group() as tasks:
+        for index, hook in enumerate(hooks):
+            tasks.start_soon(one, index, hook)
+    return results
+
+
+async def _hook_phase(job: JobContext, phase: PhaseName) -> str:
+    """A phase of read-only hooks, wrapped in its phase and strategy events."""
+    started_event, completed, failed = _PHASE_EVENTS[phase]
+    hooks = job.plan.get(phase, [])
+    ids = [hook.spec.id for hook in hooks]
+    strategy = _STRATEGY[phase]
+    if job.stop_reason is not None:
+        return await skip_phase(job, phase, job.stop_reason)
+    started = time.monotonic()
+    await job.publish(started_event, phase, {"phase": phase, "hooks": ids})
+    await job.publish(
+        E.HOOK_STRATEGY_STARTED, phase, {"strategy": strategy, "phase": phase, "hooks": ids}
+    )
+    status = "cancelled"
+    try:
+        status = phase_status(await _run_hooks(job, phase, hooks))
+    except anyio.get_cancelled_exc_class():
+        status = "cancelled" if job.cancel_reason else "timeout"
+        raise
+    finally:
+        with anyio.CancelScope(shield=True):
+            data = {"phase": phase, "status": status, "duration": _since(started)}
+            strategy_event = (
+                E.HOOK_STRATEGY_FAILED if status not in _PASSING else E.HOOK_STRATEGY_COMPLETED
+            )
+            await job.publish(strategy_event, phase, {"strategy": strategy, **data})
+            await job.publish(completed if status in _PASSING else failed, phase, data)
+    return status
+
+
+async def skip_phase(job: JobContext, phase: str, reason: str) -> str:
+    """Report a phase that does not run: its COMPLETED event alone, status skipped."""
+    completed = _PHASE_EVENTS[phase][1]
+    data: dict[str, Any] = {"phase": phase, "status": "skipped", "duration": 0.0, "reason": reason}
+    if phase == "tests":
+        data.update(passed=0, failed=0, skipped=0, errors=0, total=0)
+    if phase == "code_cleaning":
+        data["changed_files"] = []
+    await job.publish(completed, phase, data)
+    return "skipped"
+
+
+async def run_fast_hooks(job: JobContext) -> str:
+    """The fast hooks: in-process checks, ruff, codespell, custom fast hooks."""
+    return await _hook_phase(job, "fast_hooks")
+
+
+async def run_comprehensive_hooks(job: JobContext) -> str:
+    """The comprehensive hooks: mypy, bandit, vulture, custom comprehensive hooks."""
+    return await _hook_phase(job, "comprehensive_hooks")
+
+
+async def run_code_cleaning(job: JobContext, *, fix: bool) -> str:
+    """Apply the safe fixes one fixer after another (only with --fix); report changed files."""
+    if not fix:
+        return await skip_phase(job, "code_cleaning", "runs only with --fix")
+    if job.stop_reason is not None:
+        return await skip_phase(job, "code_cleaning", job.stop_reason)
+    started_event, completed, failed = _PHASE_EVENTS["code_cleaning"]
+    hooks = job.plan.get("code_cleaning", [])
+    started = time.monotonic()
+    await job.publish(
+        started_event,
+        "code_cleaning",
+        {"phase": "code_cleaning", "hooks": [h.spec.id for h in hooks]},
+    )
+    results: list[HookResult] = []
+    status = "cancelled"
+    try:
+        for hook in hooks:  # fixers write files: one at a time, in a fixed order
+            results.append(await run_hook(job, "code_cleaning", hook))
+        status = phase_status(results)
+    except anyio.get_cancelled_exc_class():
+        status = "cancelled" if job.cancel_reason else "timeout"
+        raise
+    finally:
+        changed = sorted({path for result in results for path in result.changed_files})
+        with anyio.CancelScope(shield=True):
+            data = {
+                "phase": "code_cleaning",
+                "status": status,
+                "duration": _since(started),
+                "changed_files": changed,
+            }
+            await job.publish(completed if status in _PASSING else failed, "code_cleaning", data)
+    return status
+
+
+async def run_test_workflow(job: JobContext) -> str:
+    """The test suite: one TEST_CASE_COMPLETED per test, live, then the counts."""
+    if job.stop_reason is not None:
+        return await skip_phase(job, "tests", job.stop_reason)
+    started_event, completed, failed = _PHASE_EVENTS["tests"]
+    hooks = job.plan.get("tests", [])
+    started = time.monotonic()
+    await job.publish(started_event, "tests", {"phase": "tests", "total": None})
+
+    async def on_case(case: TestCase, total: int | None) -> None:
+        await _publish_case(job, case, len(job.test_cases) + 1, total)
+
+    job.hooks = dataclasses.replace(job.hooks, on_test_case=on_case)
+    results: list[HookResult] = []
+    status = "cancelled"
+    try:
+        for hook in hooks:
+            results.append(await run_hook(job, "tests", hook))
+        status = phase_status(results)
+    except anyio.get_cancelled_exc_class():
+        status = "cancelled" if job.cancel_reason else "timeout"
+        raise
+    finally:
+        cases = job.test_cases
+        counts = {
+            outcome: sum(case.outcome == key for case in cases)
+            for outcome, key in (
+                ("passed", "passed"),
+                ("failed", "failed"),
+                ("skipped", "skipped"),
+                ("errors", "error"),
+            )
+        }
+        with anyio.CancelScope(shield=True):
+            data = {
+                "phase": "tests",
+                "status": status,
+                "duration": _since(started),
+                **counts,
+                "total": len(cases),
+            }
+            await job.publish(completed if status in _PASSING else failed, "tests", data)
+    return status
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 4)

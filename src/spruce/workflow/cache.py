@@ -1,0 +1,105 @@
+"""The result cache: a hook whose tool, version, arguments, config files and input files are
+unchanged is answered from its last passed or failed result (never a crash or a timeout).
+
+Entries are small files under the user's cache directory; the directory is kept under a size
+limit by removing the least recently used entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from spruce.hooks.base import HookResult
+
+CACHE_ENV: Final = "SPRUCE_CACHE_DIR"
+MAX_BYTES: Final = 64 * 1024 * 1024
+# Config files any tool may read; a change to one re-runs every hook.
+CONFIG_FILES: Final = (
+    "pyproject.toml", "setup.cfg", "tox.ini", "ruff.toml", ".ruff.toml", "mypy.ini",
+    ".mypy.ini", ".codespellrc", ".bandit", "pytest.ini", "conftest.py", ".coveragerc",
+)  # fmt: skip
+_CACHEABLE: Final = frozenset({"passed", "failed"})
+_encoder: Final = msgspec.json.Encoder()
+_decoder: Final = msgspec.json.Decoder(HookResult)
+
+
+def default_cache_dir() -> Path:
+    """`SPRUCE_CACHE_DIR`, else `results/` in the user's cache directory for spruce."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("spruce")) / "results"
+
+
+def cache_key(
+    identity: Sequence[str],
+    inputs: Iterable[tuple[str, str]],
+    config: Iterable[tuple[str, str]],
+) -> str:
+    """A hash of everything that decides a hook's result: (path, digest) pairs of its inputs."""
+    document = json.dumps([list(identity), sorted(inputs), sorted(config)], separators=(",", ":"))
+    return hashlib.sha256(document.encode()).hexdigest()
+
+
+class ResultCache:
+    """Stored hook results by cache key."""
+
+    def __init__(self, directory: Path, *, max_bytes: int = MAX_BYTES) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self._written = 0
+
+    def get(self, key: str) -> HookResult | None:
+        """The stored result, marked `cached`, or None."""
+        path = self._path(key)
+        try:
+            result = _decoder.decode(path.read_bytes())
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # least recently used goes first when pruning
+        return msgspec.structs.replace(result, cached=True)
+
+    def put(self, key: str, result: HookResult) -> None:
+        """Store a passed or failed result; anything else (errors, timeouts) is never cached."""
+        if result.status not in _CACHEABLE:
+            return
+        path = self._path(key)
+        data = _encoder.encode(msgspec.structs.replace(result, cached=False))
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_bytes(data)
+            temporary.replace(path)  # atomic: concurrent runs never read half an entry
+            self._written += len(data)
+
+    def prune(self) -> None:
+        """Remove the least recently used entries while the directory exceeds its limit."""
+        if self._written == 0:
+            return
+        entries = []
+        with contextlib.suppress(OSError):
+            for child in self.directory.glob("*/*.json"):
+                with contextlib.suppress(OSError):
+                    stat = child.stat()
+                    entries.append((stat.st_mtime, stat.st_size, child))
+        total = sum(size for _, size, _ in entries)
+        for _, size, child in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            with contextlib.suppress(OSError):
+                child.unlink()
+                total -= size
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.json"

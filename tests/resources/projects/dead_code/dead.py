@@ -1,0 +1,3 @@
+def answer() -> int:
+    return 42
+    print("never")

@@ -1,0 +1,5 @@
+import os
+
+
+def name() -> str:
+    return "lint"

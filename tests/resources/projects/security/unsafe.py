@@ -1,0 +1,2 @@
+def evaluate(expression: str) -> object:
+    return eval(expression)

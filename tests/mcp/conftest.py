@@ -64,26 +64,31 @@ def as_json(result: CallToolResult) -> Any:
 
 
 async def wait_until_ended(
-    client: Client, job_id: str, *, limit_s: float = 110.0
+    client: Client,
+    job_id: str,
+    *,
+    limit_s: float = 110.0,
+    progress_seen: list[float] | None = None,
 ) -> dict[str, Any]:
-    """The job's result document once it ends, calling wait_for_job as an agent would."""
+    """The job's result document once it ends, calling wait_for_job as an agent would.
+
+    With `progress_seen`, the progress values the server notifies are appended to it.
+    """
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        if progress_seen is not None:
+            progress_seen.append(progress)
+
     with anyio.fail_after(limit_s):
         while True:
-            result = await client.call_tool("wait_for_job", {"job_id": job_id, "timeout_s": 20})
+            result = await client.call_tool(
+                "wait_for_job",
+                {"job_id": job_id, "timeout_s": 20},
+                progress_callback=on_progress if progress_seen is not None else None,
+            )
             document = structured(result)
             if document["status"] != "running":
                 return document
-
-
-def slow_project(root: Path) -> Path:
-    """A project whose one test sleeps for minutes: a job that runs until it is cancelled."""
-    project = root / "slow"
-    (project / "tests").mkdir(parents=True)
-    (project / "pyproject.toml").write_text('[project]\nname = "slow"\nversion = "0"\n')
-    (project / "tests" / "test_slow.py").write_text(
-        "import time\n\n\ndef test_sleeps() -> None:\n    time.sleep(300)\n"
-    )
-    return project
 
 
 def processes_in(path: Path) -> list[str]:

@@ -1,0 +1,48 @@
+"""The MCP tools over the real job runner and workflow engine, through the in-process client."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import anyio
+import pytest
+
+from spruce.jobs import JobRunner
+from tests.mcp.conftest import RESOURCES, mcp_client, memory_services, processes_in, structured
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+
+async def _wait_for_processes(project: Path, count: int) -> None:
+    with anyio.fail_after(60):
+        while len(processes_in(project)) < count:
+            await anyio.sleep(0.1)
+
+
+async def test_cancel_job_ends_a_running_job_as_cancelled_leaving_no_process(
+    tmp_path: Path,
+) -> None:
+    # Its test sleeps for minutes in pytest and in a grandchild process of its own.
+    project = Path(shutil.copytree(RESOURCES / "projects" / "sleepy", tmp_path / "sleepy"))
+    async with memory_services() as services:
+        runner = JobRunner(services, roots=[tmp_path])
+        try:
+            async with mcp_client(services, runner, roots=[tmp_path]) as client:
+                started = await client.call_tool(
+                    "run_workflow", {"project": str(project), "workflow": "tests"}
+                )
+                job_id = structured(started)["job_id"]
+                await _wait_for_processes(project, 2)
+                outcome = structured(await client.call_tool("cancel_job", {"job_id": job_id}))
+                page = structured(
+                    await client.call_tool("get_job_events", {"job_id": job_id, "limit": 1000})
+                )
+                left = processes_in(project)
+        finally:
+            await runner.aclose()
+
+    assert outcome == {"job_id": job_id, "cancelled": True, "status": "cancelled"}
+    ends = [event["event"] for event in page["events"] if event["step_id"] is None][-1:]
+    assert ends == ["workflow_cancelled"]
+    assert left == []

@@ -1,0 +1,267 @@
+"""WorkflowProgressMonitor: the terminal view of one job, fed by the bus.
+
+On a TTY it is a rich Live view (phases, hooks with spinners then status and duration, a test
+progress bar); otherwise it writes one plain line per finished hook, phase and failing test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, Final
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
+from spruce.bus import Subscription, WorkflowEventBus
+from spruce.events import Event, WorkflowEvent
+from spruce.report.result import ResultBuilder
+from spruce.report.text import closing_line, format_duration, render_findings
+
+_HOOK_ENDS: Final = frozenset(
+    {WorkflowEvent.HOOK_COMPLETED, WorkflowEvent.HOOK_FAILED, WorkflowEvent.HOOK_SKIPPED}
+)
+_PHASE_ENDS: Final = frozenset(
+    {
+        WorkflowEvent.CONFIG_PHASE_COMPLETED,
+        WorkflowEvent.CONFIG_PHASE_FAILED,
+        WorkflowEvent.FAST_HOOKS_COMPLETED,
+        WorkflowEvent.FAST_HOOKS_FAILED,
+        WorkflowEvent.CODE_CLEANING_COMPLETED,
+        WorkflowEvent.CODE_CLEANING_FAILED,
+        WorkflowEvent.COMPREHENSIVE_HOOKS_COMPLETED,
+        WorkflowEvent.COMPREHENSIVE_HOOKS_FAILED,
+        WorkflowEvent.TEST_PHASE_COMPLETED,
+        WorkflowEvent.TEST_PHASE_FAILED,
+    }
+)
+_ICONS: Final = {
+    "passed": ("✓", "green"),
+    "fixed": ("✓", "yellow"),
+    "failed": ("✗", "red"),
+    "error": ("!", "red"),
+    "timeout": ("!", "red"),
+    "cancelled": ("✗", "yellow"),
+    "skipped": ("-", "dim"),
+}
+
+
+class WorkflowProgressMonitor:
+    """Shows a job's progress on `console` while its events arrive on `bus`.
+
+    With `job_id` None it follows the first job whose event it sees.
+    """
+
+    def __init__(
+        self,
+        bus: WorkflowEventBus,
+        console: Console,
+        *,
+        live: bool,
+        job_id: str | None = None,
+    ) -> None:
+        self.bus = bus
+        self.console = console
+        self.live = live
+        self.job_id = job_id
+        self._builder = ResultBuilder(job_id)
+        self._lock = threading.Lock()  # the Live refresh thread reads what the loop writes
+        self._subscription: Subscription | None = None
+        self._display: Live | None = None
+        self._spinners: dict[str, Spinner] = {}
+        self._tests_done = 0
+        self._tests_total: int | None = None
+        self._tests_failed = 0
+        self._ended = asyncio.Event()
+
+    # lifecycle -------------------------------------------------------------------------------
+
+    def start_monitoring(self) -> None:
+        """Subscribe to the bus and, in live mode, start drawing."""
+        if self._subscription is not None:
+            return
+        self._subscription = self.bus.subscribe(
+            None, self._on_event, job_id=self.job_id, name="progress"
+        )
+        if self.live:
+            self._display = Live(
+                console=self.console,
+                get_renderable=self._render,
+                refresh_per_second=8,
+                transient=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._display.start()
+
+    def stop_monitoring(self) -> None:
+        """Unsubscribe and stop drawing; the final state stays on screen."""
+        if self._subscription is not None:
+            self.bus.unsubscribe(self._subscription)
+            self._subscription = None
+        if self._display is not None:
+            self._display.refresh()
+            self._display.stop()
+            self._display = None
+
+    async def wait_until_ended(self, *, timeout: float) -> bool:
+        """Wait until the job's end event has been shown; False if `timeout` passed first."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._ended.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def result(self) -> dict[str, Any]:
+        """The job's result document as far as the monitor has seen it."""
+        with self._lock:
+            return self._builder.result()
+
+    def summary(self) -> str:
+        """What to print after the view: the findings, then the closing line."""
+        result = self.result()
+        return render_findings(result) + closing_line(result)
+
+    # events ----------------------------------------------------------------------------------
+
+    async def _on_event(self, event: Event) -> None:
+        with self._lock:
+            self._builder.add(event)
+            if event.job_id != self._builder.job_id:
+                return
+            if event.event is WorkflowEvent.TEST_PHASE_STARTED:
+                self._tests_total = _int(event.data.get("total"))
+            elif event.event is WorkflowEvent.TEST_CASE_COMPLETED:
+                self._tests_done = _int(event.data.get("done")) or self._tests_done + 1
+                self._tests_total = _int(event.data.get("total")) or self._tests_total
+                self._tests_failed += event.data.get("outcome") in ("failed", "error")
+        if not self.live:
+            line = plain_line(event)
+            if line is not None:
+                self.console.out(line, highlight=False)
+                self.console.file.flush()
+        if event.is_end:
+            self._ended.set()
+
+    # live view -------------------------------------------------------------------------------
+
+    def _render(self) -> RenderableType:
+        with self._lock:
+            result = self._builder.result()
+            tests = (self._tests_done, self._tests_total, self._tests_failed)
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=1)
+        grid.add_column()
+        grid.add_column()
+        grid.add_column(justify="right")
+        grid.add_column(overflow="ellipsis", no_wrap=True)
+        for phase in result["phases"]:
+            grid.add_row(
+                self._icon(phase["name"], phase["status"]),
+                Text(phase["name"], style="bold"),
+                Text(phase["status"]),
+                Text(format_duration(phase["duration"])),
+                Text(""),
+            )
+            for hook in phase["hooks"]:
+                grid.add_row(
+                    self._icon(f"{phase['name']}/{hook['id']}", hook["status"]),
+                    Text("  " + hook["id"]),
+                    Text(hook["status"]),
+                    Text(format_duration(hook["duration"])),
+                    Text(_hook_note(hook), style="dim"),
+                )
+        title = Text(
+            f"spruce {result['workflow'] or ''} · job {result['job_id']} · {result['status']}",
+            style="bold",
+        )
+        parts: list[RenderableType] = [title, grid]
+        if any(phase["name"] == "tests" for phase in result["phases"]):
+            parts.append(_test_bar(*tests))
+        return Group(*parts)
+
+    def _icon(self, key: str, status: str) -> RenderableType:
+        if status == "running":
+            spinner = self._spinners.get(key)
+            if spinner is None:
+                spinner = self._spinners[key] = Spinner("dots", style="cyan")
+            return spinner
+        symbol, style = _ICONS.get(status, ("?", "yellow"))
+        return Text(symbol, style=style)
+
+
+def plain_line(event: Event) -> str | None:
+    """The plain-mode line for an event, or None when the event gets no line of its own."""
+    data = event.data
+    if event.event in _HOOK_ENDS:
+        name = f"{data.get('phase', '?')}/{data.get('hook', '?')}"
+        findings = _int(data.get("findings")) or 0
+        notes = [f"{findings} finding{'s' * (findings != 1)}"] if findings else []
+        notes += ["cached"] if data.get("cached") else []
+        return _status_line(name, data, notes)
+    if event.event in _PHASE_ENDS:
+        notes = []
+        if "passed" in data:
+            notes.append(
+                ", ".join(
+                    f"{data.get(k, 0)} {k}" for k in ("passed", "failed", "skipped", "errors")
+                )
+            )
+        return _status_line(str(data.get("phase") or event.step_id), data, notes)
+    if event.event is WorkflowEvent.TEST_CASE_COMPLETED and data.get("outcome") in (
+        "failed",
+        "error",
+    ):
+        message = _first_line(data.get("message"))
+        line = f"{str(data['outcome']).upper()} {data.get('nodeid', '?')}"
+        return f"{line}: {message}" if message else line
+    return None
+
+
+def _status_line(name: str, data: dict[str, Any], notes: list[str]) -> str:
+    status = str(data.get("status", "?"))
+    line = f"{name}: {status}"
+    duration = data.get("duration")
+    if status != "skipped" and isinstance(duration, int | float):
+        line += f" in {format_duration(float(duration))}"
+    reason = _first_line(data.get("reason") or data.get("error"))
+    notes = [*notes, reason] if reason else notes
+    return f"{line} ({'; '.join(notes)})" if notes else line
+
+
+def _hook_note(hook: dict[str, Any]) -> str:
+    notes = []
+    if hook["findings"]:
+        count = len(hook["findings"])
+        notes.append(f"{count} finding{'s' * (count != 1)}")
+    if hook["cached"]:
+        notes.append("cached")
+    if hook["reason"]:
+        notes.append(_first_line(hook["reason"]))
+    return ", ".join(notes)
+
+
+def _test_bar(done: int, total: int | None, failed: int) -> RenderableType:
+    bar = ProgressBar(total=total, completed=done, width=40, pulse=total is None)
+    label = f"{done}/{total} tests" if total is not None else f"{done} tests"
+    if failed:
+        label += f", {failed} failed"
+    row = Table.grid(padding=(0, 1))
+    row.add_row(Text("tests", style="bold"), bar, Text(label))
+    return row
+
+
+def _first_line(value: object) -> str:
+    if not value:
+        return ""
+    lines = str(value).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -1,0 +1,201 @@
+"""The engine end to end with the real tools: event order, failures, cancel, timeout, fail-fast."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import pytest
+
+from spruce.container import open_services
+from spruce.events import Event
+from spruce.workflow.definitions import WORKFLOWS
+from spruce.workflow.engine import RunOptions, WorkflowEngine
+from tests.workflow.runner import copy_sample, hook_ends, run_workflow
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+
+def names(events: list[Event]) -> list[str]:
+    return [event.event.value for event in events]
+
+
+def assert_well_formed(events: list[Event]) -> None:
+    """seq contiguous from 1, one end event and last, every started hook ended exactly once."""
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert names(events)[0] == "workflow_session_initializing"
+    assert sum(e.is_end for e in events) == 1 and events[-1].is_end
+    started = Counter(e.step_id for e in events if e.event.value == "hook_started")
+    ended = Counter(
+        e.step_id
+        for e in events
+        if e.step_id in started
+        and e.event.value.startswith("hook_")
+        and e.event.value != "hook_started"
+    )
+    assert started == ended
+
+
+async def test_the_clean_project_passes_every_hook_in_order(tmp_path: Path) -> None:
+    outcome, events = await run_workflow(copy_sample("clean", tmp_path))
+    assert (outcome.status, outcome.exit_code) == ("passed", 0)
+    assert_well_formed(events)
+    order = names(events)
+    assert order.index("fast_hooks_started") < order.index("fast_hooks_completed")
+    assert order.index("fast_hooks_completed") < order.index("comprehensive_hooks_started")
+    assert order.index("comprehensive_hooks_completed") < order.index("test_phase_started")
+    assert order[-1] == "workflow_completed"
+    cleaning = [e for e in events if e.step_id == "code_cleaning"]
+    assert [e.event.value for e in cleaning] == ["code_cleaning_completed"]
+    assert cleaning[0].data["status"] == "skipped" and cleaning[0].data["reason"]
+    ends = hook_ends(events)
+    ran = {"ruff-format", "ruff-check", "codespell", "mypy", "bandit", "vulture", "check-yaml"}
+    for hook in ran:
+        step = next(s for s in ends if s.endswith("/" + hook))
+        assert ends[step].data["status"] == "passed", ends[step].data
+    cases = [e for e in events if e.event.value == "test_case_completed"]
+    assert [e.data["outcome"] for e in cases] == ["passed", "passed"]
+    assert cases[-1].data["done"] == 2 and cases[-1].data["total"] == 2
+    phase_end = next(e for e in events if e.event.value == "test_phase_completed")
+    assert (phase_end.data["passed"], phase_end.data["total"]) == (2, 2)
+
+
+async def test_a_failing_test_fails_its_phase_and_the_job(tmp_path: Path) -> None:
+    outcome, events = await run_workflow(copy_sample("failing_test", tmp_path), workflow="tests")
+    assert (outcome.status, outcome.exit_code) == ("failed", 1)
+    assert_well_formed(events)
+    order = names(events)
+    assert "test_phase_failed" in order and order[-1] == "workflow_failed"
+    failed = [e for e in events if e.data.get("outcome") == "failed"]
+    assert [e.step_id for e in failed] == ["tests/tests/test_calc.py::test_add_wrong"]
+    pytest_end = hook_ends(events)["tests/pytest"]
+    assert pytest_end.event.value == "hook_failed"
+    finding = pytest_end.data["details"][0]
+    assert (finding["path"], finding["line"], finding["code"]) == (
+        "tests/test_calc.py",
+        8,
+        "test-failed",
+    )
+
+
+async def test_defects_fail_their_phase_events(tmp_path: Path) -> None:
+    outcome, events = await run_workflow(
+        copy_sample("type_error", tmp_path), workflow="comprehensive"
+    )
+    assert outcome.exit_code == 1
+    order = names(events)
+    for event in (
+        "hook_failed",
+        "hook_strategy_failed",
+        "comprehensive_hooks_failed",
+        "quality_phase_failed",
+    ):
+        assert event in order
+    assert order[-1] == "workflow_failed"
+
+
+async def test_an_invalid_config_fails_the_config_phase_with_exit_2(tmp_path: Path) -> None:
+    project = copy_sample("clean", tmp_path)
+    with (project / "pyproject.toml").open("a") as handle:
+        handle.write("\n[tool.spruce.hooks.mypy]\ntimeout = 'soon'\n")
+    outcome, events = await run_workflow(project)
+    assert outcome.exit_code == 2 and outcome.status == "error"
+    failed = next(e for e in events if e.event.value == "config_phase_failed")
+    assert "tool.spruce.hooks.mypy.timeout" in failed.data["error"]
+    assert names(events)[-1] == "workflow_failed" and events[-1].data["status"] == "error"
+
+
+async def test_fail_fast_reports_the_rest_as_not_run(tmp_path: Path) -> None:
+    outcome, events = await run_workflow(copy_sample("lint", tmp_path), fail_fast=True)
+    assert outcome.exit_code == 1
+    assert_well_formed(events)
+    later = [e for e in events if e.step_id in ("comprehensive_hooks", "tests")]
+    assert [e.data["status"] for e in later] == ["skipped", "skipped"]
+    assert all("fail-fast" in e.data["reason"] for e in later)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process still runs (a zombie waiting for a reaper that is not us does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
+
+
+async def _wait_for_pids(path: Path) -> list[int]:
+    with anyio.fail_after(60):
+        while not path.exists() or len(path.read_text().split()) < 2:
+            await anyio.sleep(0.1)
+    return [int(pid) for pid in path.read_text().split()]
+
+
+async def test_cancelling_a_job_kills_its_processes_and_ends_it_cancelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = copy_sample("sleepy", tmp_path)
+    pids_file = tmp_path / "pids.txt"
+    monkeypatch.setenv("SLEEPY_PIDS", str(pids_file))
+    async with open_services(store_url="memory://") as services:
+        engine = WorkflowEngine(
+            services.bus,
+            job_id="sleepy",
+            project=project,
+            workflow=WORKFLOWS["tests"],
+            options=RunOptions(no_cache=True),
+        )
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(engine.run)
+            pids = await _wait_for_pids(pids_file)
+            engine.cancel("stop")
+        events = await services.log.read("sleepy", after=0)
+    assert not [pid for pid in pids if _alive(pid)]
+    assert_well_formed(events)
+    assert events[-1].event.value == "workflow_cancelled"
+    assert events[-1].data["status"] == "cancelled" and events[-1].data["exit_code"] == 130
+    assert hook_ends(events)["tests/pytest"].data["reason"] == "stop"
+
+
+async def test_a_hook_timeout_kills_the_process_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = copy_sample("sleepy", tmp_path)
+    with (project / "pyproject.toml").open("a") as handle:
+        handle.write("\n[tool.spruce.hooks.pytest]\ntimeout = 3\n")
+    pids_file = tmp_path / "pids.txt"
+    monkeypatch.setenv("SLEEPY_PIDS", str(pids_file))
+    outcome, events = await run_workflow(project, workflow="tests")
+    assert outcome.exit_code == 1
+    assert_well_formed(events)
+    end = hook_ends(events)["tests/pytest"]
+    assert (end.event.value, end.data["status"]) == ("hook_failed", "timeout")
+    assert not [pid for pid in await _wait_for_pids(pids_file) if _alive(pid)]
+
+
+async def test_a_job_timeout_ends_the_job_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = copy_sample("sleepy", tmp_path)
+    with (project / "pyproject.toml").open("a") as handle:
+        handle.write("\n[tool.spruce]\ntimeout = 3\n")
+    monkeypatch.setenv("SLEEPY_PIDS", str(tmp_path / "pids.txt"))
+    outcome, events = await run_workflow(project, workflow="tests")
+    assert outcome.exit_code == 1 and "timed out" in (outcome.reason or "")
+    assert_well_formed(events)
+    assert events[-1].event.value == "workflow_failed"
+    assert hook_ends(events)["tests/pytest"].data["status"] == "timeout"
+    assert not [pid for pid in await _wait_for_pids(tmp_path / "pids.txt") if _alive(pid)]
+
+
+async def test_fix_cleans_the_files_and_reports_them(tmp_path: Path) -> None:
+    project = copy_sample("whitespace", tmp_path)
+    _, events = await run_workflow(project, workflow="fast", fix=True)
+    cleaning = next(e for e in events if e.event.value == "code_cleaning_completed")
+    assert cleaning.data["changed_files"] == ["end.txt", "notes.txt"]
+    assert (project / "notes.txt").read_text() == "hello\nworld\n"
+    assert (project / "end.txt").read_text() == "no newline at the end\n"
+    second, _ = await run_workflow(project, workflow="fast")
+    assert second.exit_code == 0

@@ -328,3 +328,19 @@ def test_findings_keep_exactly_the_finding_fields() -> None:
     ]
     (found,) = build_result(stream)["phases"][0]["hooks"][0]["findings"]
     assert found == {**RUFF_F401, "severity": "warning"}
+
+
+def test_a_view_can_time_running_work_up_to_now_but_not_a_finished_job() -> None:
+    stream = events()
+    cut = index_of(E.HOOK_STARTED, "comprehensive_hooks/bandit") + 1
+    running = ResultBuilder()
+    for event in stream[:cut]:
+        running.add(event)
+    doc = running.result(now=T0 + 5.09)
+    assert doc["duration"] == pytest.approx(5.09)
+    assert doc["phases"][-1]["duration"] == pytest.approx(5.01)
+    assert [h["duration"] for h in doc["phases"][-1]["hooks"]] == pytest.approx([5.0, 5.0])
+    finished = ResultBuilder()
+    for event in stream:
+        finished.add(event)
+    assert finished.result(now=T0 + 99) == build_result(stream)

@@ -224,9 +224,14 @@ class ResultBuilder:
         elif kind in _JOB_ENDS:
             self._end_job(_JOB_ENDS[kind], event)
 
-    def result(self, *, test_cases: bool = False) -> dict[str, Any]:
-        """The document as it stands; with `test_cases`, `tests.cases` lists each test."""
-        now = self._last_ts
+    def result(self, *, test_cases: bool = False, now: float | None = None) -> dict[str, Any]:
+        """The document as it stands; with `test_cases`, `tests.cases` lists each test.
+
+        What still runs is timed up to the latest event, or up to `now` (Unix seconds) when
+        given, for views that tick while nothing happens; an ended job ignores `now`.
+        """
+        if now is None or self.ended:
+            now = self._last_ts
         tests: dict[str, Any] = dict(self._tests)
         # Until the phase's end event, the total is the collected count or the cases seen.
         tests["total"] = max(self._tests_total or 0, sum(self._tests.values()))

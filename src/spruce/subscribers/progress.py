@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any, Final
 
 from rich.console import Console, Group, RenderableType
@@ -152,7 +153,7 @@ class WorkflowProgressMonitor:
 
     def _render(self) -> RenderableType:
         with self._lock:
-            result = self._builder.result()
+            result = self._builder.result(now=time.time())
             tests = (self._tests_done, self._tests_total, self._tests_failed)
         grid = Table.grid(padding=(0, 1))
         grid.add_column(width=1)

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.mcp.conftest import RESOURCES, error_text, structured, wait_until_ended
+from tests.mcp.conftest import (
+    RESOURCES,
+    error_text,
+    processes_in,
+    structured,
+    wait_until_ended,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -100,3 +109,66 @@ async def test_stdio_server_runs_the_sample_project_finding_what_spruce_run_find
     assert any(hook[3] for phase in essence(document)["phases"] for hook in phase["hooks"])
     assert essence(document) == essence(from_terminal)
     assert progress and progress == sorted(set(progress)), "progress must strictly increase"
+
+
+async def test_closing_the_client_mid_job_cancels_it_and_leaves_no_process(tmp_path: Path) -> None:
+    project = Path(shutil.copytree(RESOURCES / "projects" / "sleepy", tmp_path / "sleepy"))
+    store_url = f"sqlite://{tmp_path / 'events.db'}"
+    async with Client(_spruce_mcp(store_url, tmp_path)) as client:
+        started = await client.call_tool(
+            "run_workflow", {"project": str(project), "workflow": "tests"}
+        )
+        job_id = structured(started)["job_id"]
+        with anyio.fail_after(60):
+            while len(processes_in(project)) < 2:  # pytest and its sleeping child
+                await anyio.sleep(0.1)
+
+    with anyio.fail_after(15):
+        while processes_in(project):
+            await anyio.sleep(0.1)
+    async with Client(_spruce_mcp(store_url, tmp_path)) as client:
+        document = structured(await client.call_tool("get_job", {"job_id": job_id}))
+    assert document["status"] == "cancelled"
+
+
+def _pid_of_server(marker: str) -> int:
+    """The pid of the `spruce mcp` process whose command line holds `marker`."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"mcp" in argv and marker.encode() in b" ".join(argv):
+                return int(entry.name)
+    raise AssertionError(f"no spruce mcp process with {marker}")
+
+
+async def test_sigterm_mid_job_cancels_it_and_leaves_no_process(tmp_path: Path) -> None:
+    project = Path(shutil.copytree(RESOURCES / "projects" / "sleepy", tmp_path / "sleepy"))
+    store_url = f"sqlite://{tmp_path / 'events.db'}"
+    async with Client(_spruce_mcp(store_url, tmp_path)) as client:
+        started = await client.call_tool(
+            "run_workflow", {"project": str(project), "workflow": "tests"}
+        )
+        job_id = structured(started)["job_id"]
+        with anyio.fail_after(60):
+            while len(processes_in(project)) < 2:
+                await anyio.sleep(0.1)
+        server = _pid_of_server(store_url)
+        os.kill(server, signal.SIGTERM)
+        with anyio.fail_after(15):
+            while Path(f"/proc/{server}").exists() and _state(server) != "Z":
+                await anyio.sleep(0.05)
+
+    assert processes_in(project) == []
+    async with Client(_spruce_mcp(store_url, tmp_path)) as client:
+        document = structured(await client.call_tool("get_job", {"job_id": job_id}))
+    assert document["status"] == "cancelled"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

@@ -9,7 +9,12 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
     from pathlib import Path
+
+    from spruce.jobs import JobRunner
+
+_STOP_TIMEOUT = 30.0
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,13 +57,41 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _serve(store_url: str | None, roots: list[Path]) -> None:
+    import signal
+
+    import anyio
+
     from spruce.container import open_services
     from spruce.jobs import JobRunner
     from spruce.mcp import build_server
 
     async with open_services(store_url=store_url, follow_other_processes=True) as services:
         runner = JobRunner(services, roots=roots)
-        try:
-            await build_server(services, runner, roots=roots).run_stdio_async()
-        finally:
+        server = build_server(services, runner, roots=roots)
+        # Held open to the end, so that a SIGTERM during the cleanup cannot cut it short.
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP) as signals:
+            try:
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(_stop_on_signal, signals, runner)
+                    await server.run_stdio_async()  # until the client closes stdin
+                    tasks.cancel_scope.cancel()
+            finally:
+                # Jobs run in process groups of their own: nothing else would stop them.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(_STOP_TIMEOUT):
+                    await runner.aclose()
+
+
+async def _stop_on_signal(signals: AsyncIterator[int], runner: JobRunner) -> None:
+    """Hosts stop their MCP servers with SIGTERM: cancel the jobs, then leave at once.
+
+    The SDK reads stdin in a worker thread that nothing can interrupt while stdin stays open, so
+    the process cannot wind down by itself; the jobs' end events are stored by then.
+    """
+    import os
+
+    import anyio
+
+    async for _ in signals:
+        with anyio.move_on_after(_STOP_TIMEOUT):
             await runner.aclose()
+        os._exit(0)

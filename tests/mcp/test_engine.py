@@ -9,7 +9,14 @@ import anyio
 import pytest
 
 from spruce.jobs import JobRunner
-from tests.mcp.conftest import RESOURCES, mcp_client, memory_services, processes_in, structured
+from tests.mcp.conftest import (
+    RESOURCES,
+    error_text,
+    mcp_client,
+    memory_services,
+    processes_in,
+    structured,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -46,3 +53,29 @@ async def test_cancel_job_ends_a_running_job_as_cancelled_leaving_no_process(
     ends = [event["event"] for event in page["events"] if event["step_id"] is None][-1:]
     assert ends == ["workflow_cancelled"]
     assert left == []
+
+
+async def test_list_hooks_shows_every_builtin_hook_and_the_projects_choices(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "p"\nversion = "0"\n\n[tool.spruce.hooks.vulture]\nenabled = false\n'
+    )
+    async with memory_services() as services:
+        runner = JobRunner(services, roots=[tmp_path])
+        async with mcp_client(services, runner, roots=[tmp_path]) as client:
+            everywhere = structured(await client.call_tool("list_hooks", {}))["hooks"]
+            here = structured(await client.call_tool("list_hooks", {"project": str(project)}))
+            outside = await client.call_tool("list_hooks", {"project": "/"})
+
+    ids = {(hook["phase"], hook["id"]) for hook in everywhere}
+    assert {
+        ("fast_hooks", "ruff-check"),
+        ("comprehensive_hooks", "mypy"),
+        ("tests", "pytest"),
+    } <= ids
+    enabled = {
+        hook["id"]: hook["enabled"] for hook in here["hooks"] if hook["phase"] != "code_cleaning"
+    }
+    assert enabled["vulture"] is False and enabled["mypy"] is True
+    assert outside.is_error and "outside the allowed roots" in error_text(outside)

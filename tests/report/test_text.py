@@ -64,3 +64,27 @@ def test_findings_leave_out_what_the_tool_did_not_give() -> None:
     base = {"path": "a.py", "code": "C", "message": "two\nlines", "severity": "info", "tool": "t"}
     assert format_finding({**base, "line": 3, "column": None}) == "a.py:3 C two …"
     assert format_finding({**base, "line": None, "column": None}) == "a.py C two …"
+
+
+def test_a_skipped_test_phase_prints_no_empty_tests_line() -> None:
+    script = (
+        *FAILING_JOB[:1],
+        Step(
+            E.TEST_PHASE_COMPLETED,
+            "tests",
+            {
+                "phase": "tests",
+                "status": "skipped",
+                "duration": 0.0,
+                "passed": 0,
+                "failed": 0,
+                "skipped": 0,
+                "errors": 0,
+                "total": 0,
+            },
+            0.1,
+        ),
+    )
+    text = render("text", build_result(events(script)))
+    assert "tests:" not in text
+    assert text.splitlines()[1].split() == ["tests", "skipped", "0.00s"]

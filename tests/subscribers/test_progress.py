@@ -11,8 +11,9 @@ import pytest
 from rich.console import Console
 
 from spruce.bus import WorkflowEventBus
+from spruce.events import Event
 from spruce.store.memory import MemoryEventLog
-from spruce.subscribers.progress import WorkflowProgressMonitor
+from spruce.subscribers.progress import WorkflowProgressMonitor, plain_line
 from tests.report.streams import FAILING_JOB, E, index_of, publish
 
 pytestmark = pytest.mark.anyio
@@ -175,3 +176,33 @@ async def test_live_mode_spins_running_hooks_then_leaves_the_final_state(
     assert ["-", "code_cleaning", "skipped", "0.00s"] in rows
     assert rows[-1][0] == "tests" and rows[-1][-4:] == ["4/4", "tests,", "1", "failed"]
     assert not any(ch in "".join(frame) for ch in SPINNER_FRAMES)
+
+
+def test_a_plain_phase_line_leaves_out_counts_that_are_all_zero() -> None:
+    data = {
+        "phase": "tests",
+        "status": "skipped",
+        "duration": 0.0,
+        "reason": "no tests",
+        "passed": 0,
+        "failed": 0,
+        "skipped": 0,
+        "errors": 0,
+        "total": 0,
+    }
+    event = Event(
+        event=E.TEST_PHASE_COMPLETED, job_id="j", seq=1, step_id="tests", timestamp=0.0, data=data
+    )
+    assert plain_line(event) == "tests: skipped (no tests)"
+    event = Event(
+        event=E.TEST_PHASE_COMPLETED,
+        job_id="j",
+        seq=1,
+        step_id="tests",
+        timestamp=0.0,
+        data={**data, "status": "passed", "passed": 3},
+    )
+    assert (
+        plain_line(event)
+        == "tests: passed in 0.00s (3 passed, 0 failed, 0 skipped, 0 errors; no tests)"
+    )

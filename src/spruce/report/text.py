@@ -32,7 +32,8 @@ def render_text(result: dict[str, Any]) -> str:
             )
             lines.extend("    " + format_finding(f) for f in hook["findings"])
     tests = result["tests"]
-    if tests["total"] or any(p["name"] == "tests" for p in result["phases"]):
+    ran_tests = any(p["name"] == "tests" and p["status"] != "skipped" for p in result["phases"])
+    if tests["total"] or ran_tests:
         lines.append(tests_line(tests))
     lines.append(closing_line(result))
     return "\n".join(lines) + "\n"

@@ -207,7 +207,7 @@ def plain_line(event: Event) -> str | None:
         return _status_line(name, data, notes)
     if event.event in _PHASE_ENDS:
         notes = []
-        if "passed" in data:
+        if any(data.get(k) for k in ("passed", "failed", "skipped", "errors")):
             notes.append(
                 ", ".join(
                     f"{data.get(k, 0)} {k}" for k in ("passed", "failed", "skipped", "errors")

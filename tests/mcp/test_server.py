@@ -12,6 +12,7 @@ from mcp.types import TextResourceContents
 
 from spruce.events import WorkflowEvent
 from spruce.jobs import JobRunner
+from spruce.workflow.definitions import WORKFLOWS
 from tests.mcp.conftest import (
     error_text,
     findings_of,
@@ -47,6 +48,7 @@ async def test_tools_have_typed_parameters_and_object_output_schemas() -> None:
     assert run["properties"]["project"]["type"] == "string"
     assert run["required"] == ["project"]
     assert run["properties"]["workflow"]["default"] == "standard_quality"
+    assert run["properties"]["workflow"]["enum"] == list(WORKFLOWS)
     wait = tools["wait_for_job"].input_schema["properties"]["timeout_s"]
     assert wait["maximum"] == 50
     assert tools["get_job_events"].input_schema["properties"]["after"]["type"] == "integer"

@@ -37,6 +37,7 @@ from spruce.mcp.results import (
 )
 from spruce.report.result import RESULT_SCHEMA, ResultBuilder
 from spruce.store.base import READ_LIMIT, JobRecord
+from spruce.workflow.definitions import WORKFLOWS
 
 _log: Final = logging.getLogger("spruce.mcp")
 
@@ -64,10 +65,10 @@ ProjectArg = Annotated[
 WorkflowArg = Annotated[
     str,
     Field(
-        description=(
-            "standard_quality (fast hooks, comprehensive hooks, tests), fast, comprehensive "
-            "or tests."
-        )
+        description="The workflow to run: "
+        + "; ".join(f"{name} ({wf.description})" for name, wf in WORKFLOWS.items()),
+        # Advertised for agents to choose from; the runner answers anything else in one sentence.
+        json_schema_extra={"enum": list(WORKFLOWS)},
     ),
 ]
 WaitArg = Annotated[

@@ -71,8 +71,11 @@ class ResultCache:
         return msgspec.structs.replace(result, cached=True)
 
     def put(self, key: str, result: HookResult) -> None:
-        """Store a passed or failed result; anything else (errors, timeouts) is never cached."""
-        if result.status not in _CACHEABLE:
+        """Store a passed or failed result; errors, timeouts and crashes are never cached."""
+        # A skip the tool itself reported (pytest's "no tests") is a result; spruce's skips are not.
+        if result.status not in _CACHEABLE and not (
+            result.status == "skipped" and result.exit_code is not None
+        ):
             return
         path = self._path(key)
         data = _encoder.encode(msgspec.structs.replace(result, cached=False))

@@ -123,7 +123,7 @@ class Api:
         from spruce.report.result import build_result
 
         events = await self._all_events(job_id)
-        return JSONResponse(msgspec.to_builtins(build_result(events)))
+        return JSONResponse(build_result(events))
 
     async def _all_events(self, job_id: str) -> list[Event]:
         events: list[Event] = []

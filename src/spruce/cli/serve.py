@@ -65,6 +65,7 @@ async def _serve(args: argparse.Namespace, token: str | None, roots: list[Path])
 
     from spruce.container import open_services
     from spruce.jobs import JobRunner
+    from spruce.mcp.http import mcp_routes
     from spruce.server import listen
     from spruce.server.app import create_app
     from spruce.server.security import loopback_hosts, own_origins
@@ -74,6 +75,7 @@ async def _serve(args: argparse.Namespace, token: str | None, roots: list[Path])
     try:
         async with open_services(store_url=args.store, follow_other_processes=True) as services:
             runner = JobRunner(services, roots=roots)
+            mcp = mcp_routes(services, runner, roots=roots, host=args.host)
             app = create_app(
                 services,
                 runner,
@@ -81,6 +83,8 @@ async def _serve(args: argparse.Namespace, token: str | None, roots: list[Path])
                 token=token,
                 allowed_origins=own_origins(args.host, port, args.allowed_origin),
                 allowed_hosts=loopback_hosts(args.host),
+                mounts=mcp.routes,
+                lifespans=[mcp.lifespan],
             )
             server = listen.Server(listen.config(app, host=args.host, port=port))
             host = f"[{args.host}]" if ":" in args.host else args.host

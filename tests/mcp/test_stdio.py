@@ -101,14 +101,19 @@ async def test_stdio_server_runs_the_sample_project_finding_what_spruce_run_find
         started = structured(await client.call_tool("run_workflow", {"project": str(project)}))
         progress: list[float] = []
         document = await wait_until_ended(client, started["job_id"], progress_seen=progress)
+        # The same project from a terminal, into the same event log, while the agent is connected.
+        from_terminal = await anyio.to_thread.run_sync(spruce_run_json, project, store_url)
+        seen_by_agent = structured(
+            await client.call_tool("get_job", {"job_id": from_terminal["job_id"]})
+        )
         listed = structured(await client.call_tool("list_jobs", {}))["jobs"]
 
-    from_terminal = spruce_run_json(project, f"sqlite://{tmp_path / 'terminal.db'}")
-    assert [job["job_id"] for job in listed] == [started["job_id"]]
     assert document["status"] == "failed"
     assert any(hook[3] for phase in essence(document)["phases"] for hook in phase["hooks"])
     assert essence(document) == essence(from_terminal)
     assert progress and progress == sorted(set(progress)), "progress must strictly increase"
+    assert seen_by_agent == from_terminal
+    assert [job["job_id"] for job in listed] == [from_terminal["job_id"], started["job_id"]]
 
 
 async def test_closing_the_client_mid_job_cancels_it_and_leaves_no_process(tmp_path: Path) -> None:

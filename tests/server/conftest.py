@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from spruce.container import Services, open_services
+from spruce.jobs import JobRunner
 from spruce.server import listen
 from spruce.server.app import create_app
 from spruce.server.bridge import BridgeLimits
@@ -29,6 +30,7 @@ from spruce.server.security import loopback_hosts, own_origins
 from tests.conftest import free_port
 
 HERE = Path(__file__).parent
+PROJECTS = HERE.parent / "resources" / "projects"
 SYNTHETIC_JOB = HERE / "synthetic_job.py"
 
 
@@ -129,6 +131,20 @@ async def watch(url: str, *, timeout: float = 30, **kwargs: Any) -> Reading:
     """Connect, read to the close, return what was seen."""
     async with asyncio.timeout(timeout), connect(url, **kwargs) as ws:
         return await read_all(ws)
+
+
+@pytest.fixture
+async def runner_server(tmp_path: Path) -> AsyncIterator[tuple[Served, Path]]:
+    """A server with a real JobRunner allowed under tmp_path/root."""
+    root = tmp_path / "root"
+    root.mkdir()
+    async with open_services(store_url="memory://") as services:
+        runner = JobRunner(services, roots=[root])
+        try:
+            async with serve_in_process(services, runner=runner, roots=[root]) as served:
+                yield served, root
+        finally:
+            await runner.aclose()
 
 
 # processes ---------------------------------------------------------------------------------

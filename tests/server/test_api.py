@@ -5,34 +5,17 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from spruce.container import open_services
-from spruce.jobs import JobRunner
 from spruce.store.base import Retention
-from tests.server.conftest import Served, memory_server, serve_in_process, watch
+from tests.server.conftest import Served, memory_server, watch
 from tests.server.test_bridge import publish_job
 
 pytestmark = pytest.mark.anyio
 PROJECTS = Path(__file__).parent.parent / "resources" / "projects"
-
-
-@pytest.fixture
-async def runner_server(tmp_path: Path) -> AsyncIterator[tuple[Served, Path]]:
-    """A server with a real JobRunner allowed under tmp_path/root."""
-    root = tmp_path / "root"
-    root.mkdir()
-    async with open_services(store_url="memory://") as services:
-        runner = JobRunner(services, roots=[root])
-        try:
-            async with serve_in_process(services, runner=runner, roots=[root]) as served:
-                yield served, root
-        finally:
-            await runner.aclose()
 
 
 async def test_jobs_list_events_and_result_document() -> None:

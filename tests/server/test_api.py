@@ -7,9 +7,11 @@ import re
 import shutil
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
+from spruce.events import WorkflowEvent
 from spruce.store.base import Retention
 from tests.server.conftest import Served, memory_server, watch
 from tests.server.test_bridge import publish_job
@@ -169,13 +171,17 @@ async def test_metrics_are_prometheus_text_named_spruce() -> None:
     async with memory_server() as served, httpx.AsyncClient(base_url=served.http) as client:
         await publish_job(served.services.bus, "m", 4)
         await served.services.bus.publish(
-            __import__("spruce.events").events.WorkflowEvent.HOOK_COMPLETED,
+            WorkflowEvent.HOOK_COMPLETED,
             job_id="m2",
             step_id="fast_hooks/ruff-check",
             data={"hook": "ruff-check", "phase": "fast_hooks", "status": "passed", "duration": 0.5},
         )
         await served.services.bus.flush()
-        response = await client.get("/metrics")
+        # flush() means stored and handed over; the metrics subscriber counts in its own task
+        hook_line = 'spruce_hook_duration_seconds_sum{hook="ruff-check",status="passed"} 0.5'
+        with anyio.fail_after(10):
+            while hook_line not in (response := await client.get("/metrics")).text:
+                await anyio.sleep(0.02)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text

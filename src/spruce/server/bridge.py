@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -68,25 +67,39 @@ class BridgeStats:
 
 
 class _Client(Generic[_T]):
-    """One socket's bounded queue, its wake-up, and the close the bridge asked for."""
+    """One socket's bounded queue, its wake-up, and the close the bridge asked for.
 
-    __slots__ = ("close_code", "close_reason", "items", "pump", "wake")
+    A plain list swapped out whole and a bare future keep each of 1,000s of clients small.
+    """
+
+    __slots__ = ("close_code", "close_reason", "items", "pump", "waiter")
 
     def __init__(self) -> None:
-        self.items: deque[_T] = deque()
-        self.wake = asyncio.Event()
+        self.items: list[_T] = []
+        self.waiter: asyncio.Future[None] | None = None
         self.close_code: int | None = None
         self.close_reason = ""
         self.pump: asyncio.Task[object] | None = None
 
-    async def next_batch(self, timeout: float) -> bool:
-        """Wait for queued items; False if none came within `timeout`."""
+    def put(self, item: _T) -> None:
+        self.items.append(item)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def take(self, timeout: float) -> list[_T]:
+        """Every queued item, oldest first, waiting up to `timeout` for one; [] if none came."""
         if not self.items:
-            self.wake.clear()
-            with contextlib.suppress(TimeoutError):
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
                 async with asyncio.timeout(timeout):
-                    await self.wake.wait()
-        return bool(self.items)
+                    await self.waiter
+            except TimeoutError:
+                pass
+            finally:
+                self.waiter = None
+        batch, self.items = self.items, []
+        return batch
 
 
 class EventBusWebSocketBridge:
@@ -188,8 +201,7 @@ class EventBusWebSocketBridge:
             client.items.clear()
             self._stop(client, CloseCode.SLOW_CONSUMER, "slow consumer")
             return
-        client.items.append(item)
-        client.wake.set()
+        client.put(item)
 
     def _stop(self, client: _Client[_T], code: int, reason: str) -> asyncio.Task[object] | None:
         if client.close_code is None:
@@ -302,13 +314,13 @@ class EventBusWebSocketBridge:
         if ended or (record is not None and record.status != "running" and last >= record.last_seq):
             return CloseCode.DONE, "job ended"
         while True:
-            if not await client.next_batch(self.limits.resync_after):
+            batch = await client.take(self.limits.resync_after)
+            if not batch:
                 last, ended = await self._catch_up(ws, job_id, last)
                 if ended:
                     return CloseCode.DONE, "job ended"
                 continue
-            while client.items:
-                seq, is_end, text = client.items.popleft()
+            for seq, is_end, text in batch:
                 if seq <= last:
                     continue  # already sent from the log
                 if seq > last + 1:  # a gap (the bus lagged): the log has what is missing
@@ -347,10 +359,7 @@ class EventBusWebSocketBridge:
         floor = _cursor_key(position)
         overlap = True
         while True:
-            if not await client.next_batch(self.limits.resync_after):
-                continue
-            while client.items:
-                cursor, job_id, seq, text = client.items.popleft()
+            for cursor, job_id, seq, text in await client.take(self.limits.resync_after):
                 if overlap:
                     key = _cursor_key(cursor)
                     if key is not None and floor is not None:

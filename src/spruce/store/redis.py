@@ -117,6 +117,8 @@ class RedisEventLog:
         self._last_auto_gc = -_AUTO_GC_INTERVAL
         self._signal = ChangeSignal()
         self._redis: Redis | None = None
+        self._listen_client: Redis | None = None
+        self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
         # Outage state: events waiting for Redis, in append order, and jobs sent to the spill file.
         self._buffer: deque[_Item] = deque()
@@ -146,13 +148,7 @@ class RedisEventLog:
     # lifecycle -----------------------------------------------------------------------------
 
     async def open(self) -> None:
-        client = Redis.from_url(
-            self._client_url,
-            socket_timeout=_SOCKET_TIMEOUT,
-            socket_connect_timeout=_CONNECT_TIMEOUT,
-            # Our own loops retry; a library retry could run a half-answered append twice.
-            retry=Retry(NoBackoff(), 0),
-        )
+        client = self._connect()
         try:
             info = await client.info("server")
         except (RedisError, OSError) as exc:
@@ -163,19 +159,23 @@ class RedisEventLog:
             await client.aclose()
             raise StoreError(f"Redis at {self.safe_url} is {version}; spruce needs 6.2 or newer")
         self._redis = client
+        self._listen_client = self._connect()
         self._append_script = client.register_script(APPEND)
         self._remove_script = client.register_script(REMOVE)
-        self._tasks = [
-            asyncio.create_task(self._listen(), name="spruce-redis-listen"),
-        ]
+        self._closing = False
+        self._tasks = [asyncio.create_task(self._listen(), name="spruce-redis-listen")]
+
+    def _connect(self) -> Redis:
+        return Redis.from_url(
+            self._client_url,
+            socket_timeout=_SOCKET_TIMEOUT,
+            socket_connect_timeout=_CONNECT_TIMEOUT,
+            # Our own loops retry; a library retry could run a half-answered append twice.
+            retry=Retry(NoBackoff(), 0),
+        )
 
     async def aclose(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await self._stop_listener()
         await self._drain_on_close()
         if self._spill is not None:
             self._spill.close()
@@ -190,9 +190,25 @@ class RedisEventLog:
                     self._spill.path,
                     self.safe_url,
                 )
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
+        for client in (self._redis, self._listen_client):
+            if client is not None:
+                await client.aclose()
+        self._redis = self._listen_client = None
+
+    async def _stop_listener(self) -> None:
+        self._closing = True
+        tasks, self._tasks = set(self._tasks), []
+        if not tasks:
+            return
+        for task in tasks:
+            task.cancel()
+        _, pending = await asyncio.wait(tasks, timeout=0.2)
+        if pending and self._listen_client is not None:
+            # redis-py can lose a cancellation inside a blocking read; a closed socket ends it.
+            await self._listen_client.connection_pool.disconnect()
+            _, pending = await asyncio.wait(pending, timeout=_SOCKET_TIMEOUT)
+        if pending:
+            _log.warning("the Redis listener of %s did not stop", self.safe_url)
 
     async def _drain_on_close(self) -> None:
         if not self._buffer:
@@ -432,9 +448,11 @@ class RedisEventLog:
     async def _listen(self) -> None:
         """Bump the signal whenever any process adds to the all-jobs stream."""
         delay, last, lost = _BACKOFF[0], None, False
-        while True:
+        while not self._closing:
             try:
-                client = self._client()
+                client = self._listen_client
+                if client is None:
+                    return
                 if last is None:
                     last = f"{int(await client.get(self._keys.next) or 0)}-0"
                 async with client.pipeline(transaction=False) as pipe:
@@ -449,7 +467,9 @@ class RedisEventLog:
                 if woke:
                     last = f"{int(newest or 0)}-0"
                     self._signal.bump()
-            except (RedisError, OSError, StoreError) as exc:
+            except (RedisError, OSError) as exc:
+                if self._closing:
+                    return
                 if not lost:
                     _log.warning("lost Redis at %s (%s); reconnecting", self.safe_url, exc)
                 lost, last = True, None  # a restarted server may count from a new place

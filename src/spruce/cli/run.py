@@ -100,6 +100,8 @@ async def run_job(args: argparse.Namespace) -> int:
             outcome = await engine.run()
         await services.bus.flush()
         if monitor is not None:
+            # flush() hands events to subscribers; let the view show the end event too.
+            await monitor.wait_until_ended(timeout=2.0)
             monitor.stop_monitoring()
         events = await _job_events(services, job_id)
     if outcome.exit_code == EXIT_CONFIG and outcome.reason:

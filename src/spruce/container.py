@@ -5,11 +5,26 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from spruce.bus import Handler, WorkflowEventBus
 from spruce.store import EventLog, open_store, resolve_store_url
 from spruce.subscribers.logger import EventLogger
 from spruce.subscribers.metrics import MetricsCollector
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from spruce.subscribers.progress import WorkflowProgressMonitor
+
+
+@dataclass(frozen=True)
+class ProgressView:
+    """Where and how to show one job's progress: a rich live view, or plain lines."""
+
+    console: Console
+    live: bool
+    job_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -20,6 +35,7 @@ class Services:
     log: EventLog
     bus: WorkflowEventBus
     metrics: MetricsCollector
+    progress: WorkflowProgressMonitor | None = None
 
 
 @contextlib.asynccontextmanager
@@ -28,11 +44,13 @@ async def open_services(
     store_url: str | None = None,
     follow_other_processes: bool = False,
     extra_subscribers: tuple[Handler, ...] = (),
+    progress: ProgressView | None = None,
 ) -> AsyncIterator[Services]:
     """Open the log, start the bus, attach the logger and metrics subscribers; close on exit.
 
     With `follow_other_processes`, events that other processes append to the log (a
-    `spruce run` in another terminal) are delivered to this bus's subscribers too.
+    `spruce run` in another terminal) are delivered to this bus's subscribers too.  With
+    `progress`, a WorkflowProgressMonitor shows that job on the console.
     """
     url = resolve_store_url(store_url)
     log = open_store(url)
@@ -48,8 +66,21 @@ async def open_services(
                 bus.subscribe(None, handler)
             if follow_other_processes:
                 bus.tail_log(after=await log.head())
-            yield Services(store_url=url, log=log, bus=bus, metrics=metrics)
+            monitor = _start_progress(bus, progress) if progress else None
+            try:
+                yield Services(store_url=url, log=log, bus=bus, metrics=metrics, progress=monitor)
+            finally:
+                if monitor is not None:
+                    monitor.stop_monitoring()
         finally:
             await bus.aclose()
     finally:
         await log.aclose()
+
+
+def _start_progress(bus: WorkflowEventBus, view: ProgressView) -> WorkflowProgressMonitor:
+    from spruce.subscribers.progress import WorkflowProgressMonitor
+
+    monitor = WorkflowProgressMonitor(bus, view.console, live=view.live, job_id=view.job_id)
+    monitor.start_monitoring()
+    return monitor

@@ -10,7 +10,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from spruce.container import Services
@@ -66,7 +66,9 @@ WATCH_URL = "ws://127.0.0.1:8675/ws/progress/{job_id}"
 
 async def run_job(args: argparse.Namespace) -> int:
     """Validate the arguments, run the job with live progress, write the report."""
-    from spruce.container import open_services
+    from rich.console import Console
+
+    from spruce.container import ProgressView, open_services
     from spruce.errors import JobExistsError, UsageError
     from spruce.events import check_job_id
     from spruce.jobs import new_job_id, resolve_project
@@ -79,7 +81,9 @@ async def run_job(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown workflow {name!r}: choose one of {', '.join(WORKFLOWS)}")
     project = resolve_project(args.path, ())
     job_id = check_job_id(args.job_id) if args.job_id else new_job_id()
-    async with open_services(store_url=args.store) as services:
+    console = Console(file=sys.stderr)
+    view = ProgressView(console, live=console.is_terminal, job_id=job_id)
+    async with open_services(store_url=args.store, progress=view) as services:
         if await services.log.get_job(job_id) is not None:
             raise JobExistsError(job_id)
         engine = WorkflowEngine(
@@ -95,7 +99,7 @@ async def run_job(args: argparse.Namespace) -> int:
             f"spruce: watch it with `spruce watch {job_id}` or {WATCH_URL.format(job_id=job_id)}",
             file=err,
         )
-        monitor = _monitor(services, job_id)
+        monitor = services.progress
         with _signals_cancel(engine):
             outcome = await engine.run()
         await services.bus.flush()
@@ -106,24 +110,15 @@ async def run_job(args: argparse.Namespace) -> int:
         events = await _job_events(services, job_id)
     if outcome.exit_code == EXIT_CONFIG and outcome.reason:
         print(f"spruce: error: {outcome.reason}", file=sys.stderr)
-    _write_report(args, events)
+    # The live view already drew every hook on this terminal: end with the findings and the
+    # closing line rather than the same table again.
+    shown_live = view.live and args.format == "text" and not args.output and sys.stdout.isatty()
+    if shown_live and monitor is not None:
+        sys.stdout.write(monitor.summary().rstrip("\n") + "\n")
+        sys.stdout.flush()
+    else:
+        _write_report(args, events)
     return outcome.exit_code
-
-
-def _monitor(services: Services, job_id: str) -> Any:
-    """The live view on a TTY, plain progress lines otherwise."""
-    from rich.console import Console
-
-    try:
-        from spruce.subscribers.progress import WorkflowProgressMonitor
-    except ImportError:  # the progress view is being built; run without it meanwhile
-        return None
-    console = Console(file=sys.stderr)
-    monitor = WorkflowProgressMonitor(
-        services.bus, console, live=console.is_terminal, job_id=job_id
-    )
-    monitor.start_monitoring()
-    return monitor
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
@@ -232,3 +233,17 @@ def start_synthetic_job(
         start_new_session=True,
         cwd=HERE.parent.parent,
     )
+
+
+async def wait_for_job(base: str, job_id: str, *, timeout: float = 60) -> None:
+    """Poll the API until the job's first event is in the log."""
+    async with asyncio.timeout(timeout), httpx.AsyncClient() as client:
+        while (await client.get(f"{base}/api/jobs/{job_id}/events")).status_code != 200:
+            await asyncio.sleep(0.02)
+
+
+async def logged_events(base: str, job_id: str) -> list[dict[str, object]]:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"{base}/api/jobs/{job_id}/events", params={"limit": 1000})
+        events: list[dict[str, object]] = response.json()["events"]
+        return events

@@ -11,35 +11,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 from websockets.asyncio.client import connect
 
 from tests.server.conftest import (
     Reading,
+    logged_events,
     read_all,
     start_serve,
     start_synthetic_job,
     stop,
+    wait_for_job,
     watch,
 )
 
 pytestmark = pytest.mark.anyio
 PROJECTS = Path(__file__).parent.parent / "resources" / "projects"
-
-
-async def wait_for_job(base: str, job_id: str, *, timeout: float = 30) -> None:
-    """Poll the API until the job's first event is in the log."""
-    async with asyncio.timeout(timeout), httpx.AsyncClient() as client:
-        while (await client.get(f"{base}/api/jobs/{job_id}/events")).status_code != 200:
-            await asyncio.sleep(0.02)
-
-
-async def logged_events(base: str, job_id: str) -> list[dict[str, object]]:
-    async with httpx.AsyncClient() as client:
-        response = await client.get(f"{base}/api/jobs/{job_id}/events", params={"limit": 1000})
-        events: list[dict[str, object]] = response.json()["events"]
-        return events
 
 
 @pytest.mark.slow

@@ -9,27 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.server.conftest import start_serve, watch
+from tests.server.conftest import logged_events, start_serve, wait_for_job, watch
 from tests.store.redis_support import isolated_store_url
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis, pytest.mark.slow]
 PROJECTS = Path(__file__).parent.parent / "resources" / "projects"
-
-
-async def wait_for_job(base: str, job_id: str, *, timeout: float = 60) -> None:
-    async with asyncio.timeout(timeout), httpx.AsyncClient() as client:
-        while (await client.get(f"{base}/api/jobs/{job_id}/events")).status_code != 200:
-            await asyncio.sleep(0.02)
-
-
-async def stored_events(base: str, job_id: str) -> list[dict[str, object]]:
-    async with httpx.AsyncClient() as client:
-        response = await client.get(f"{base}/api/jobs/{job_id}/events", params={"limit": 1000})
-        events: list[dict[str, object]] = response.json()["events"]
-        return events
 
 
 @pytest.mark.timeout(240)
@@ -75,7 +61,7 @@ async def test_two_servers_stream_both_jobs_of_two_runners_completely_and_in_ord
             )
         codes = {job_id: await asyncio.to_thread(proc.wait, 60) for job_id, proc in runs.items()}
         assert codes == {"farm-clean": 0, "farm-lint": 1}
-        expected = {job_id: await stored_events(servers[1].http, job_id) for job_id in runs}
+        expected = {job_id: await logged_events(servers[1].http, job_id) for job_id in runs}
         for n, reading in enumerate(readings):
             job_id = list(runs)[n % 2]
             assert reading.messages == expected[job_id], f"server {n // 2}, job {job_id}"

@@ -100,3 +100,22 @@ def test_gc_keeps_the_newest_jobs(sqlite_url: str, capsys: pytest.CaptureFixture
     assert capsys.readouterr().out.strip() == "removed 2 jobs, 6 events"
     assert main(["jobs", "--json", "--store", sqlite_url]) == 0
     assert [j["job_id"] for j in json.loads(capsys.readouterr().out)] == ["c"]
+
+
+def test_events_into_a_pipe_closed_early_end_quietly(sqlite_url: str) -> None:
+    write_job(sqlite_url, "long", 3000)
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "spruce", "events", "long", "--json", "--store", sqlite_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert reader.stdout is not None and reader.stderr is not None
+    first = reader.stdout.readline()
+    reader.stdout.close()  # like `| head -1`
+    code = reader.wait(timeout=60)
+    errors = reader.stderr.read().decode()
+    reader.stderr.close()
+    assert json.loads(first)["seq"] == 1
+    assert "Traceback" not in errors
+    assert code == 141

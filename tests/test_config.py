@@ -42,6 +42,7 @@ def test_hook_settings_and_custom_hooks_are_read(tmp_path: Path) -> None:
         ({"hooks": {"pylint": {}}}, "tool.spruce.hooks.pylint: no such hook"),
         ({"custom": [{"id": "x"}]}, "tool.spruce.custom[0]:"),
         ({"custom": [{"id": "x", "command": "make"}]}, "tool.spruce.custom[0].command:"),
+        ({"custom": [{"id": "x", "command": []}]}, "tool.spruce.custom[0].command:"),
         ({"custom": [{"id": "mypy", "command": ["x"]}]}, "tool.spruce.custom[0].id:"),
     ],
 )
@@ -57,4 +58,10 @@ def test_an_invalid_setting_is_a_usage_error_naming_its_key(
 def test_a_pyproject_that_is_not_toml_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.spruce\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(tmp_path)
+
+
+def test_a_tool_key_that_is_not_a_table_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("tool = 1\n")
+    with pytest.raises(ConfigError, match="tool: expected a table"):
         load_config(tmp_path)

@@ -36,7 +36,7 @@ class CustomHook(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     id: HookId
     phase: Literal["fast_hooks", "comprehensive_hooks"] = "fast_hooks"
-    command: tuple[str, ...]
+    command: Annotated[tuple[str, ...], msgspec.Meta(min_length=1)]
     files: tuple[str, ...] = ()  # globs; the matching files are appended to the command
     pass_filenames: bool = True
     description: str = ""
@@ -76,8 +76,10 @@ def load_config(project: Path) -> Config:
         document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{pyproject}: not valid TOML: {exc}") from None
-    table = document.get("tool", {}).get("spruce", {})
-    return parse_config(table)
+    tool = document.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{pyproject}: tool: expected a table")
+    return parse_config(tool.get("spruce", {}))
 
 
 def parse_config(table: Any) -> Config:

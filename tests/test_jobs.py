@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import anyio
@@ -9,7 +10,7 @@ import pytest
 
 from spruce.container import open_services
 from spruce.errors import JobExistsError, UsageError
-from spruce.jobs import JobRunner, ProjectNotAllowedError
+from spruce.jobs import JobRunner, ProjectNotAllowedError, resolve_project
 from tests.workflow.runner import copy_sample
 
 pytestmark = pytest.mark.anyio
@@ -65,3 +66,10 @@ async def test_cancel_ends_the_job_with_workflow_cancelled(
         events = await services.log.read(job_id, after=0)
         assert events[-1].event.value == "workflow_cancelled"
         assert await runner.cancel(job_id) is False
+
+
+async def test_a_project_path_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    project = tmp_path / os.fsdecode(b"proj\xff")
+    project.mkdir()
+    with pytest.raises(UsageError, match="not valid UTF-8"):
+        resolve_project(project, ())

@@ -36,6 +36,11 @@ def resolve_project(project: str | Path, roots: Sequence[Path]) -> Path:
     path = Path(project).expanduser().resolve()
     if not path.is_dir():
         raise UsageError(f"project {str(project)!r} is not an existing directory")
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        # Events carry the path as JSON text, which cannot hold undecodable bytes.
+        raise UsageError(f"project path {str(path)!a} is not valid UTF-8") from None
     if roots and not any(path.is_relative_to(root.resolve()) for root in roots):
         allowed = ", ".join(str(root) for root in roots)
         raise ProjectNotAllowedError(

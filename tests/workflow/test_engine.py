@@ -199,3 +199,27 @@ async def test_fix_cleans_the_files_and_reports_them(tmp_path: Path) -> None:
     assert (project / "end.txt").read_text() == "no newline at the end\n"
     second, _ = await run_workflow(project, workflow="fast")
     assert second.exit_code == 0
+
+
+async def test_a_file_name_that_is_not_utf8_does_not_break_the_hooks(tmp_path: Path) -> None:
+    (tmp_path / os.fsdecode(b"n\xffme.py")).write_text("x = 1  \n")
+    (tmp_path / "ok.py").write_text("x = 1  \n")
+    outcome, events = await run_workflow(tmp_path, workflow="fast")
+    assert_well_formed(events)
+    assert outcome.status == "failed"
+    ends = hook_ends(events)
+    assert {e.data["status"] for e in ends.values()} <= {"passed", "failed", "skipped"}
+    found = ends["fast_hooks/trailing-whitespace"].data["details"]
+    assert [(f["path"], f["line"]) for f in found] == [("ok.py", 1)]
+
+
+async def test_a_test_file_name_that_is_not_utf8_still_reports_the_test(tmp_path: Path) -> None:
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / os.fsdecode(b"test_\xff.py")).write_text("def test_a() -> None:\n    assert False\n")
+    (tests / "test_b.py").write_text("def test_b() -> None:\n    assert True\n")
+    outcome, events = await run_workflow(tmp_path, workflow="tests")
+    assert_well_formed(events)
+    end = hook_ends(events)["tests/pytest"]
+    assert (outcome.status, end.data["status"]) == ("failed", "failed")
+    assert [f["path"] for f in end.data["details"]] == ["tests/test_?.py"]

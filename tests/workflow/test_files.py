@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -44,3 +45,9 @@ def test_refresh_reports_only_files_whose_content_changed(tmp_path: Path) -> Non
     (tmp_path / "README.md").touch()
     assert files.refresh(["README.md", "pkg/a.py"]) == ["pkg/a.py"]
     assert files.read("pkg/a.py") == b"x = 2\n"
+
+
+def test_names_that_are_not_utf8_are_left_out(tmp_path: Path) -> None:
+    (tmp_path / "ok.py").write_text("x = 1\n")
+    (tmp_path / os.fsdecode(b"caf\xe9.py")).write_text("x = 1\n")
+    assert discover_files(tmp_path) == ["ok.py"]

@@ -103,19 +103,26 @@ class PytestHook:
                     if message.get("kind") == "collected":
                         total = int(message["total"])
                         continue
+                    text = message["message"]
                     case = TestCase(
-                        nodeid=str(message["nodeid"]),
+                        nodeid=_utf8(message["nodeid"]),
                         outcome=message["outcome"],
                         duration=float(message["duration"]),
-                        path=str(message["path"]),
+                        path=_utf8(message["path"]),
                         line=message["line"],
-                        message=message["message"],
+                        message=None if text is None else _utf8(text),
                     )
                     cases.append(case)
                     if ctx.on_test_case is not None:
                         await ctx.on_test_case(case, total)
         finally:
             transport.close()
+
+
+def _utf8(value: object) -> str:
+    """Text events can carry: a test file whose name is not UTF-8 reaches us as lone
+    surrogates, which JSON cannot encode."""
+    return str(value).encode("utf-8", "replace").decode("utf-8")
 
 
 def _result(

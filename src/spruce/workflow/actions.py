@@ -123,10 +123,22 @@ async def run_hook(job: JobContext, phase: PhaseName, hook: Hook) -> HookResult:
         result = HookResult(status="error", reason=f"internal error: {exc!r}")
     finally:
         with anyio.CancelScope(shield=True):
-            await job.publish(_end_event(result.status), step, hook_data(hook_id, phase, result))
+            await _publish_end(job, phase, hook_id, result)
     if job.fail_fast and result.status not in _PASSING and job.stop_reason is None:
         job.stop_reason = f"not run: --fail-fast after {hook_id} {result.status}"
     return result
+
+
+async def _publish_end(job: JobContext, phase: PhaseName, hook_id: str, result: HookResult) -> None:
+    """The hook's one end event; a result that JSON cannot carry still ends it, as an error."""
+    step = f"{phase}/{hook_id}"
+    try:
+        await job.publish(_end_event(result.status), step, hook_data(hook_id, phase, result))
+    except TypeError as exc:
+        broken = HookResult(
+            status="error", reason=f"internal error: {exc}", duration=result.duration
+        )
+        await job.publish(E.HOOK_FAILED, step, hook_data(hook_id, phase, broken))
 
 
 async def _answer(job: JobContext, phase: PhaseName, hook: Any, prepared: Any) -> HookResult:

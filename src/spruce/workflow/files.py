@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import logging
 import os
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -25,6 +26,7 @@ SKIP_DIRS: Final = frozenset(
 _GIT_TIMEOUT: Final = 30.0
 _MAX_TEXT_BYTES: Final = 4 * 1024 * 1024  # larger files are hashed but never held in memory
 _MAX_HELD_BYTES: Final = 256 * 1024 * 1024  # past this, bytes are read again when needed
+_log: Final = logging.getLogger("spruce.workflow")
 
 
 def discover_files(project: Path, *, exclude: Sequence[str] = ()) -> list[str]:
@@ -34,7 +36,21 @@ def discover_files(project: Path, *, exclude: Sequence[str] = ()) -> list[str]:
         files = _walk(project)
     if exclude:
         files = [path for path in files if not matches_any(path, exclude)]
-    return sorted(files)
+    return sorted(_utf8_only(files))
+
+
+def _utf8_only(paths: list[str]) -> list[str]:
+    """Drop names that are not UTF-8: events, findings and the cache are JSON, which cannot
+    carry them (os.fsdecode turned their bytes into lone surrogates)."""
+    kept = []
+    for path in paths:
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            _log.warning("skipping %s: its name is not UTF-8", ascii(path))
+            continue
+        kept.append(path)
+    return kept
 
 
 def matches_any(path: str, patterns: Iterable[str]) -> bool:

@@ -223,3 +223,20 @@ async def test_a_test_file_name_that_is_not_utf8_still_reports_the_test(tmp_path
     end = hook_ends(events)["tests/pytest"]
     assert (outcome.status, end.data["status"]) == ("failed", "failed")
     assert [f["path"] for f in end.data["details"]] == ["tests/test_?.py"]
+
+
+async def test_a_phase_whose_hooks_were_all_skipped_says_why(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("no Python here\n")
+    outcome, events = await run_workflow(tmp_path)
+    assert outcome.status == "passed"
+    skipped = {
+        e.event.value: e.data["reason"]
+        for e in events
+        if e.event.value.endswith("_completed") and e.data.get("status") == "skipped"
+    }
+    assert skipped == {
+        "code_cleaning_completed": "runs only with --fix",
+        "hook_strategy_completed": "no matching files",
+        "comprehensive_hooks_completed": "no matching files",
+        "test_phase_completed": "no tests collected",
+    }

@@ -207,20 +207,31 @@ async def _hook_phase(job: JobContext, phase: PhaseName) -> str:
         E.HOOK_STRATEGY_STARTED, phase, {"strategy": strategy, "phase": phase, "hooks": ids}
     )
     status = "cancelled"
+    results: list[HookResult] = []
     try:
-        status = phase_status(await _run_hooks(job, phase, hooks))
+        results = await _run_hooks(job, phase, hooks)
+        status = phase_status(results)
     except anyio.get_cancelled_exc_class():
         status = "cancelled" if job.cancel_reason else "timeout"
         raise
     finally:
         with anyio.CancelScope(shield=True):
             data = {"phase": phase, "status": status, "duration": _since(started)}
+            data.update(_skip_reason(status, results))
             strategy_event = (
                 E.HOOK_STRATEGY_FAILED if status not in _PASSING else E.HOOK_STRATEGY_COMPLETED
             )
             await job.publish(strategy_event, phase, {"strategy": strategy, **data})
             await job.publish(completed if status in _PASSING else failed, phase, data)
     return status
+
+
+def _skip_reason(status: str, results: list[HookResult]) -> dict[str, str]:
+    """A phase that ran but whose hooks were all skipped says why, like one that did not run."""
+    if status != "skipped":
+        return {}
+    reasons = dict.fromkeys(result.reason for result in results if result.reason)
+    return {"reason": "; ".join(filter(None, reasons)) or "no hook enabled"}
 
 
 async def skip_phase(job: JobContext, phase: str, reason: str) -> str:
@@ -276,6 +287,7 @@ async def run_code_cleaning(job: JobContext, *, fix: bool) -> str:
                 "status": status,
                 "duration": _since(started),
                 "changed_files": changed,
+                **_skip_reason(status, results),
             }
             await job.publish(completed if status in _PASSING else failed, "code_cleaning", data)
     return status
@@ -321,6 +333,7 @@ async def run_test_workflow(job: JobContext) -> str:
                 "duration": _since(started),
                 **counts,
                 "total": len(cases),
+                **_skip_reason(status, results),
             }
             await job.publish(completed if status in _PASSING else failed, "tests", data)
     return status

@@ -18,7 +18,8 @@ from spruce.hooks.base import Finding, HookContext, HookResult, Prepared, select
 from spruce.workflow.definitions import FIXERS, HOOKS_BY_ID, HookSpec
 
 Check = Callable[[str, bytes, HookContext], Iterator[Finding]]
-_CONFLICT: Final = re.compile(rb"^(<<<<<<< |=======$|>>>>>>> )", re.MULTILINE)
+_CONFLICT: Final = re.compile(rb"^(<<<<<<< |=======\r?$|>>>>>>> )", re.MULTILINE)
+_CONFLICT_START: Final = re.compile(rb"^<<<<<<< ", re.MULTILINE)
 _TRAILING: Final = re.compile(rb"[ \t]+(?=\r?$)", re.MULTILINE)
 
 
@@ -94,7 +95,8 @@ def _check_ast(path: str, data: bytes, ctx: HookContext) -> Iterator[Finding]:
 
 
 def _merge_conflict(path: str, data: bytes, ctx: HookContext) -> Iterator[Finding]:
-    if not _is_text(data):
+    # A conflict always opens with `<<<<<<< `; without it a bare `=======` is a reST underline.
+    if not _is_text(data) or _CONFLICT_START.search(data) is None:
         return
     for match in _CONFLICT.finditer(data):
         line = data.count(b"\n", 0, match.start()) + 1

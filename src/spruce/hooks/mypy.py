@@ -50,6 +50,13 @@ def _python_executable(ctx: HookContext, python: Path) -> Sequence[str]:
     return ()
 
 
+def prefer_stubs(inputs: tuple[str, ...]) -> tuple[str, ...]:
+    """Drop `x.py` when `x.pyi` is checked too: mypy refuses both as a "duplicate module",
+    and reads only the stub anyway (attrs ships its stubs beside its sources)."""
+    stubs = {path[:-1] for path in inputs if path.endswith(".pyi")}
+    return tuple(path for path in inputs if path not in stubs)
+
+
 def mypy_hooks() -> dict[str, ToolHook]:
     """The mypy hook."""
     return {
@@ -58,6 +65,7 @@ def mypy_hooks() -> dict[str, ToolHook]:
             args=("-O", "json", "--no-error-summary", "--no-color-output"),
             parse=parse_mypy_json,
             extra_args=_python_executable,
+            narrow=prefer_stubs,
             env_bound=True,
         )
     }

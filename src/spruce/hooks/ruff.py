@@ -47,6 +47,8 @@ def ruff_hooks() -> dict[str, ToolHook]:
             spec=HOOKS_BY_ID["ruff-format"],
             args=("format", "--check", "--output-format", "json", "--force-exclude"),
             parse=parse_ruff_json,
+            # A file ruff cannot parse makes it exit 2, yet it still lists every finding.
+            findings_or_error_exit=frozenset({2}),
         ),
     }
 

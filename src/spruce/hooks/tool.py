@@ -58,6 +58,9 @@ class ToolHook:
     fixer: bool = False
     env_bound: bool = False  # the tool reads the project's installed packages (mypy)
     extra_args: Callable[[HookContext, Path], Sequence[str]] = field(default=lambda ctx, py: ())
+    narrow: Callable[[tuple[str, ...]], tuple[str, ...]] = field(default=lambda inputs: inputs)
+    # exit codes that mean a tool error unless the output still lists findings
+    findings_or_error_exit: frozenset[int] = frozenset()
 
     def prepare(self, ctx: HookContext) -> Prepared | str:
         env = tool_python(self.spec, ctx.env, ctx.own)
@@ -72,7 +75,9 @@ class ToolHook:
             *self.extra_args(ctx, env.python),
             *ctx.config.hook(self.spec.id).args,
         )
-        inputs = select_inputs(ctx, self.spec.id, suffixes=self.suffixes, exclude=self.exclude)
+        inputs = self.narrow(
+            select_inputs(ctx, self.spec.id, suffixes=self.suffixes, exclude=self.exclude)
+        )
         version = env.version(self.spec.package) or "?"
         fingerprint = env_fingerprint(ctx.env) if self.env_bound else ""
         return Prepared(
@@ -101,9 +106,11 @@ class ToolHook:
                 duration=duration,
             )
         findings: list[Finding] = []
-        if result.exit_code == 0 or result.exit_code in self.findings_exit:
+        if result.exit_code in (0, *self.findings_exit, *self.findings_or_error_exit):
             findings = self.parse(result, ctx.project)
-        if result.exit_code == 0 and not findings:
+        if result.exit_code in self.findings_or_error_exit and findings:
+            status, reason = "failed", None
+        elif result.exit_code == 0 and not findings:
             status, reason = "passed", None
         elif result.exit_code == 0 or result.exit_code in self.findings_exit:
             status, reason = "failed", None if findings else output_tail(result)

@@ -51,6 +51,8 @@ class CommandHook:
             result = await run_process(argv, cwd=ctx.project, timeout=timeout, env=tool_env())
         except FileNotFoundError:
             return HookResult(status="error", reason=f"command not found: {argv[0]}")
+        except OSError as exc:  # not executable, argument list too long…
+            return HookResult(status="error", reason=f"cannot run {argv[0]}: {exc.strerror}")
         duration = time.monotonic() - started
         if result.timed_out:
             return HookResult(

@@ -1,9 +1,13 @@
 """Fan-out: 1,000 WebSocket clients on one job, 2,000 events, against a bare Starlette broadcast.
 
-Both servers run in their own process; this process holds the clients, checks that every client
-got every event in order, and prints p50/p99 delivery latency and server memory per connection.
+Both servers run in a child process of their own under the same uvicorn settings (spruce's
+`listen.config`, the stdlib event loop of `spruce serve`); this process holds the clients, checks
+that every client got every event in order, and prints p50/p99 delivery latency (stamped at
+publish time on both) and server memory per connection (RSS after gc, at steady state once every
+client joined), per round and as medians over rounds with ratios spruce/peer.
 
-    python bench/fanout.py [--clients 1000] [--events 2000] [--rate 25]   (about 3 minutes)
+    python bench/fanout.py [--clients 1000] [--events 2000] [--rate 25] [--rounds 2]
+    python bench/fanout.py --trace     (where the memory goes: tracemalloc and gc object diffs)
 """
 
 from __future__ import annotations
@@ -11,14 +15,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import time
+import tracemalloc
 from array import array
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +36,13 @@ import httpx
 from websockets.asyncio.client import connect
 
 JOB = "fan"
+SERVERS = ("spruce", "peer")
 
 
 # servers (run in a child process) ------------------------------------------------------------
 
 
-async def _pace(count: int, rate: float, emit: Any) -> None:
+async def _pace(count: int, rate: float, emit: Callable[[int], Awaitable[None]]) -> None:
     start = time.perf_counter()
     for i in range(count):
         await emit(i)
@@ -41,11 +51,70 @@ async def _pace(count: int, rate: float, emit: Any) -> None:
             await asyncio.sleep(delay)
 
 
-async def serve_spruce(port: int, events: int, rate: float) -> None:
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
+def _rss_kb(pid: int | str = "self", field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
 
+
+class Probe:
+    """The bench's routes in each server: start the events, and read memory after a full gc."""
+
+    def __init__(self, events: int, rate: float, emit: Callable[[int], Awaitable[None]]) -> None:
+        self.events, self.rate, self.emit = events, rate, emit
+        self.marks: dict[str, tuple[tracemalloc.Snapshot, Counter[str], Counter[str]]] = {}
+
+    def routes(self) -> list[Any]:
+        from starlette.routing import Route
+
+        return [
+            Route("/bench/start", self.start, methods=["POST"]),
+            Route("/bench/mem", self.mem),
+        ]
+
+    async def start(self, request: Any) -> Any:
+        from starlette.responses import JSONResponse
+
+        asyncio.get_running_loop().create_task(_pace(self.events - 1, self.rate, self.emit))
+        return JSONResponse({"started": True})
+
+    async def mem(self, request: Any) -> Any:
+        """RSS after gc; with tracing on, `?mark=NAME` records a snapshot and `?diff=A,B` diffs."""
+        from starlette.responses import JSONResponse
+
+        gc.collect()
+        body: dict[str, Any] = {"rss_kb": _rss_kb()}
+        if tracemalloc.is_tracing() and (mark := request.query_params.get("mark")):
+            counts: Counter[str] = Counter()
+            sizes: Counter[str] = Counter()
+            for obj in gc.get_objects():
+                name = type(obj).__qualname__
+                counts[name] += 1
+                sizes[name] += sys.getsizeof(obj)
+            self.marks[mark] = (tracemalloc.take_snapshot(), counts, sizes)
+        if self.marks and (diff := request.query_params.get("diff")):
+            body.update(self._diff(*diff.split(",")))
+        return JSONResponse(body)
+
+    def _diff(self, before: str, after: str) -> dict[str, Any]:
+        snap0, counts0, sizes0 = self.marks[before]
+        snap1, counts1, sizes1 = self.marks[after]
+        types = sorted(counts1, key=lambda n: sizes0[n] - sizes1[n])[:25]
+        out: dict[str, Any] = {
+            "types": [(n, counts1[n] - counts0[n], sizes1[n] - sizes0[n]) for n in types]
+        }
+        keep = [tracemalloc.Filter(False, tracemalloc.__file__)]
+        snap0, snap1 = snap0.filter_traces(keep), snap1.filter_traces(keep)
+        stats = snap1.compare_to(snap0, "lineno")
+        out["traced_kb"] = sum(s.size_diff for s in stats) / 1024
+        out["lines"] = [(str(s.traceback[0]), s.size_diff, s.count_diff) for s in stats[:30]]
+        files = snap1.compare_to(snap0, "filename")
+        out["files"] = [(str(s.traceback[0]), s.size_diff) for s in files[:15]]
+        return out
+
+
+async def serve_spruce(port: int, events: int, rate: float) -> None:
     from spruce.container import open_services
     from spruce.events import WorkflowEvent
     from spruce.server import listen
@@ -63,28 +132,21 @@ async def serve_spruce(port: int, events: int, rate: float) -> None:
             )
             await bus.publish(kind, job_id=JOB, step_id="fast_hooks/x", data={"t": time.time()})
 
-        async def start(request: Request) -> JSONResponse:
-            asyncio.get_running_loop().create_task(_pace(events - 1, rate, emit))
-            return JSONResponse({"started": True})
-
+        probe = Probe(events, rate, emit)
         app = create_app(
-            services,
-            None,
-            roots=[],
-            limits=BridgeLimits(max_clients=5000),
-            mounts=[Route("/bench/start", start, methods=["POST"])],
+            services, None, roots=[], limits=BridgeLimits(max_clients=5000), mounts=probe.routes()
         )
         await listen.Server(listen.config(app, host="127.0.0.1", port=port)).serve()
 
 
-def serve_peer(port: int, events: int, rate: float) -> None:
+async def serve_peer(port: int, events: int, rate: float) -> None:
     """The side-by-side peer: a bare Starlette broadcast (a set of sockets, send to each)."""
-    import uvicorn
     from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
+    from starlette.responses import PlainTextResponse
     from starlette.routing import Route, WebSocketRoute
     from starlette.websockets import WebSocket
+
+    from spruce.server import listen
 
     clients: set[WebSocket] = set()
 
@@ -104,18 +166,20 @@ def serve_peer(port: int, events: int, rate: float) -> None:
             with contextlib.suppress(Exception):
                 await ws.send_text(text)
 
-    async def start(request: Request) -> JSONResponse:
-        asyncio.get_running_loop().create_task(_pace(events - 1, rate, emit))
-        return JSONResponse({"started": True})
+    async def healthz(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("ok")
 
-    app = Starlette(
-        routes=[
-            WebSocketRoute("/ws/progress/fan", socket),
-            Route("/bench/start", start, methods=["POST"]),
-        ]
-    )
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio",
-                ws_per_message_deflate=False)  # fmt: skip
+    probe = Probe(events, rate, emit)
+    routes = [WebSocketRoute(f"/ws/progress/{JOB}", socket), Route("/healthz", healthz)]
+    app = Starlette(routes=[*routes, *probe.routes()])
+    await listen.Server(listen.config(app, host="127.0.0.1", port=port)).serve()
+
+
+def serve(kind: str, port: int, events: int, rate: float, trace: bool) -> None:
+    if trace:
+        tracemalloc.start(1)
+    target = serve_spruce if kind == "spruce" else serve_peer
+    asyncio.run(target(port, events, rate))
 
 
 # the clients (this process) ------------------------------------------------------------------
@@ -128,17 +192,16 @@ class Outcome:
     in_order: bool
     closes: dict[int, int]
     latencies: array[float]
-    rss_idle_kb: int
-    rss_connected_kb: int
-    rss_peak_kb: int
+    kb_per_conn: float
+    peak_mb: float
     seconds: float
+    breakdown: dict[str, Any]
 
-
-def rss_kb(pid: int, field: str = "VmRSS") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
+    def p(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return float("nan")
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
 async def client(url: str, expected: int, latencies: array[float], ready: asyncio.Event,
@@ -164,35 +227,41 @@ async def client(url: str, expected: int, latencies: array[float], ready: asynci
     return got, in_order, ws.close_code or 0
 
 
-async def run_one(name: str, argv: list[str], port: int, clients: int, events: int) -> Outcome:
+async def run_one(name: str, args: argparse.Namespace) -> Outcome:
+    from tests.conftest import free_port
+
+    port = free_port()
+    argv = [sys.executable, __file__, "--serve", name, str(port), "--events", str(args.events),
+            "--rate", str(args.rate), *(["--trace"] if args.trace else [])]  # fmt: skip
     proc = subprocess.Popen(argv, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient() as http:
-            for _ in range(200):
+        async with httpx.AsyncClient(timeout=120) as http:
+            for _ in range(400):
                 with contextlib.suppress(httpx.HTTPError):
                     await http.get(f"{base}/healthz")
                     break
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)
-            idle = rss_kb(proc.pid)
+            idle = (await http.get(f"{base}/bench/mem?mark=idle")).json()["rss_kb"]
             latencies: array[float] = array("d")
             ready = asyncio.Event()
-            counter = [0, clients]
+            counter = [0, args.clients]
             url = f"ws://127.0.0.1:{port}/ws/progress/{JOB}"
             tasks = []
-            for _ in range(clients):  # connect in small waves: the listen backlog is finite
-                tasks.append(asyncio.create_task(client(url, events, latencies, ready, counter)))
+            for _ in range(args.clients):  # connect in small waves: the listen backlog is finite
+                tasks.append(asyncio.create_task(client(url, args.events, latencies, ready,
+                                                        counter)))  # fmt: skip
                 if len(tasks) % 100 == 0:
                     await asyncio.sleep(0.05)
             await asyncio.wait_for(ready.wait(), 120)
-            await asyncio.sleep(1.0)
-            connected = rss_kb(proc.pid)
+            await asyncio.sleep(1.0)  # steady state: every session reached its live wait
+            mem = (await http.get(f"{base}/bench/mem?mark=joined&diff=idle,joined")).json()
             started = time.perf_counter()
             await http.post(f"{base}/bench/start")
             results = await asyncio.gather(*tasks)
             seconds = time.perf_counter() - started
-            peak = rss_kb(proc.pid, "VmHWM")
+            peak = _rss_kb(proc.pid, "VmHWM")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -204,60 +273,85 @@ async def run_one(name: str, argv: list[str], port: int, clients: int, events: i
     for _, _, code in results:
         closes[code] = closes.get(code, 0) + 1
     return Outcome(name, sum(r[0] for r in results), all(r[1] for r in results), closes,
-                   latencies, idle, connected, peak, seconds)  # fmt: skip
+                   latencies, (mem["rss_kb"] - idle) / args.clients, peak / 1024, seconds,
+                   mem)  # fmt: skip
 
 
-def quantile(values: array[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+def print_breakdown(o: Outcome, clients: int) -> None:
+    b = o.breakdown
+    print(f"\n== {o.name}: per connection, idle -> {clients} joined ==")
+    print(f"RSS {o.kb_per_conn:.1f} KB; traced {b.get('traced_kb', 0) / clients:.2f} KB")
+    for where, size, count in b.get("lines", []):
+        print(f"  {size / clients:>8.0f} B {count / clients:>6.1f} blocks  {where}")
+    print("  by file:")
+    for where, size in b.get("files", []):
+        print(f"  {size / clients:>8.0f} B  {where}")
+    print("  gc-tracked objects (count, getsizeof) per connection:")
+    for name, count, size in b.get("types", []):
+        if count:
+            print(f"  {count / clients:>6.2f} x {name:<34}{size / clients:>8.0f} B")
 
 
-def report(outcomes: list[Outcome], clients: int, events: int) -> None:
-    print(f"\n{clients} clients x {events} events ({clients * events:,} deliveries expected)")
-    print(f"{'server':<22}{'delivered':>12}{'in order':>10}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'KB/conn':>9}{'peak MB':>9}{'secs':>7}  closes")  # fmt: skip
-    for o in outcomes:
-        per_conn = (o.rss_connected_kb - o.rss_idle_kb) / clients
-        p50, p99 = quantile(o.latencies, 0.5) * 1000, quantile(o.latencies, 0.99) * 1000
-        peak = o.rss_peak_kb / 1024
-        print(f"{o.name:<22}{o.delivered:>12,}{o.in_order!s:>10}{p50:>9.1f}{p99:>9.1f}"
-              f"{per_conn:>9.1f}{peak:>9.1f}{o.seconds:>7.1f}  {o.closes}")  # fmt: skip
-    spruce, peer = outcomes
-    ratio = quantile(spruce.latencies, 0.5) / max(quantile(peer.latencies, 0.5), 1e-9)
-    print(f"p50 ratio spruce/peer: {ratio:.2f}; target <= 30 KB per connection")
-    throughput = [o.delivered / o.seconds for o in outcomes]
-    print(f"deliveries/s: spruce {throughput[0]:,.0f}, peer {throughput[1]:,.0f}")
+def report(rounds: list[dict[str, Outcome]], args: argparse.Namespace) -> None:
+    print(f"\n{args.clients} clients x {args.events} events at {args.rate:g}/s "
+          f"({args.clients * args.events:,} deliveries expected per server)")  # fmt: skip
+    print(f"{'round':<6}{'server':<8}{'delivered':>12}{'in order':>10}{'p50 ms':>9}"
+          f"{'p99 ms':>9}{'KB/conn':>9}{'peak MB':>9}{'secs':>7}  closes")  # fmt: skip
+    for i, outcomes in enumerate(rounds, 1):
+        for o in outcomes.values():
+            print(f"{i:<6}{o.name:<8}{o.delivered:>12,}{o.in_order!s:>10}{o.p(0.5):>9.1f}"
+                  f"{o.p(0.99):>9.1f}{o.kb_per_conn:>9.1f}{o.peak_mb:>9.1f}{o.seconds:>7.1f}"
+                  f"  {o.closes}")  # fmt: skip
+    med: dict[str, dict[str, float]] = {}
+    for name in SERVERS:
+        runs = [r[name] for r in rounds]
+        med[name] = {
+            "p50": statistics.median(o.p(0.5) for o in runs),
+            "p99": statistics.median(o.p(0.99) for o in runs),
+            "kb": statistics.median(o.kb_per_conn for o in runs),
+        }
+        m = med[name]
+        print(f"median {name:<8} p50 {m['p50']:.1f} ms  p99 {m['p99']:.1f} ms  "
+              f"{m['kb']:.1f} KB/conn")  # fmt: skip
+    s, p = med["spruce"], med["peer"]
+    print(f"ratio spruce/peer: p50 {s['p50'] / p['p50']:.2f}  p99 {s['p99'] / p['p99']:.2f}  "
+          f"KB/conn {s['kb'] / p['kb']:.2f}; target <= 30 KB per connection")  # fmt: skip
+    ok = all(o.in_order and o.delivered == args.clients * args.events
+             for r in rounds for o in r.values())  # fmt: skip
+    print("every event delivered in order to every client:", ok)
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    from tests.conftest import free_port
-
-    outcomes = []
-    for name, mode in (
-        ("spruce (bridge)", "--serve-spruce"),
-        ("starlette broadcast", "--serve-peer"),
-    ):
-        port = free_port()
-        argv = [sys.executable, __file__, mode, str(port), "--events", str(args.events),
-                "--rate", str(args.rate)]  # fmt: skip
-        outcomes.append(await run_one(name, argv, port, args.clients, args.events))
-    report(outcomes, args.clients, args.events)
+    rounds: list[dict[str, Outcome]] = []
+    for i in range(args.rounds):
+        order = SERVERS if i % 2 == 0 else SERVERS[::-1]  # alternate: drift hits both alike
+        outcomes = {name: await run_one(name, args) for name in order}
+        rounds.append({name: outcomes[name] for name in SERVERS})
+        if args.trace:
+            for name in SERVERS:
+                print_breakdown(outcomes[name], args.clients)
+    report(rounds, args)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=25.0, help="events per second")
-    parser.add_argument("--serve-spruce", type=int, metavar="PORT")
-    parser.add_argument("--serve-peer", type=int, metavar="PORT")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="tracemalloc in the servers and a memory breakdown (slower)",
+    )
+    parser.add_argument("--serve", nargs=2, metavar=("KIND", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if args.serve_spruce:
-        asyncio.run(serve_spruce(args.serve_spruce, args.events, args.rate))
-    elif args.serve_peer:
-        serve_peer(args.serve_peer, args.events, args.rate)
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]), args.events, args.rate, args.trace)
     else:
         asyncio.run(main_async(args))
 

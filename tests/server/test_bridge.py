@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -216,6 +217,63 @@ async def test_a_gap_in_live_delivery_is_filled_from_the_log() -> None:
             await writer.aclose()
         assert head + rest.seqs == list(range(1, 9))
         assert rest.close_code == CloseCode.DONE
+
+
+async def test_events_that_never_reach_the_bus_arrive_through_the_periodic_resync() -> None:
+    """Idle live clients are caught up from the log, end event and close 1000 included."""
+    async with (
+        open_services(store_url="memory://") as services,
+        serve_in_process(services, limits=BridgeLimits(resync_after=0.2)) as served,
+    ):
+        writer = WorkflowEventBus(services.log)  # the server's bus never sees these events
+        await writer.start()
+        try:
+            await publish_job(writer, "quiet", 3, end=False)
+            url = f"{served.ws}/ws/progress/quiet"
+            async with connect(url) as one, connect(url) as two:
+                head = [(await read_all(ws, limit=3)).seqs for ws in (one, two)]
+                await wait_for_clients(served, 2)
+                await publish_job_tail(writer, "quiet", 4)
+                rest = [await asyncio.wait_for(read_all(ws), 10) for ws in (one, two)]
+        finally:
+            await writer.aclose()
+        assert head == [[1, 2, 3], [1, 2, 3]]
+        assert [r.seqs for r in rest] == [[4, 5, 6, 7], [4, 5, 6, 7]]
+        assert [r.close_code for r in rest] == [CloseCode.DONE, CloseCode.DONE]
+
+
+def server_tasks() -> Counter[str]:
+    """The running tasks of this process by coroutine, e.g. `EventBusWebSocketBridge._follow`."""
+    return Counter(task.get_coro().__qualname__ for task in asyncio.all_tasks())  # type: ignore[union-attr]
+
+
+async def test_an_idle_client_costs_its_socket_task_only_and_senders_end_with_the_backlog() -> None:
+    async with memory_server() as served:
+        bus = served.services.bus
+        await publish_job(bus, "idle", 2, end=False)
+        url = f"{served.ws}/ws/progress/idle"
+        sockets = [await connect(url) for _ in range(20)]
+        try:
+            await wait_for_clients(served, 20)
+            for ws in sockets:
+                assert (await read_all(ws, limit=2)).seqs == [1, 2]
+            idle = server_tasks()
+            await bus.publish(WorkflowEvent.HOOK_STARTED, job_id="idle", step_id="fast_hooks/h")
+            for ws in sockets:
+                assert json.loads(await ws.recv())["seq"] == 3
+            await asyncio.sleep(0.05)
+            after = server_tasks()
+        finally:
+            for ws in sockets:
+                await ws.close()
+        await wait_for_clients(served, 0)
+        bridge = {name: n for name, n in idle.items() if "WebSocketBridge" in name}
+        assert bridge == {
+            "EventBusWebSocketBridge._follow": 1,
+            "EventBusWebSocketBridge._resync": 1,
+        }
+        assert idle["WebSocketsSansIOProtocol.run_asgi"] == 20
+        assert after["EventBusWebSocketBridge._send_live"] == 0
 
 
 async def test_a_cursor_removed_by_retention_closes_4410_naming_the_earliest() -> None:

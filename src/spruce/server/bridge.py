@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar, cast
 
 import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
@@ -28,6 +28,7 @@ _T = TypeVar("_T")
 _JobItem = tuple[int, bool, str]  # seq, is_end, the event's wire JSON (one str shared by clients)
 _FireItem = tuple[str, str, int, str]  # cursor, job_id, seq, wire JSON with the cursor added
 _GONE: Final = 0  # close_code of a client whose socket went away: nothing left to close
+_LIVE: Final = -1  # the replay is done and the client stays: live events follow
 
 
 class CloseCode(IntEnum):
@@ -67,39 +68,43 @@ class BridgeStats:
 
 
 class _Client(Generic[_T]):
-    """One socket's bounded queue, its wake-up, and the close the bridge asked for.
+    """One socket: its bounded queue of live items, its session task, the close asked for.
 
-    A plain list swapped out whole and a bare future keep each of 1,000s of clients small.
+    The session task (uvicorn's, serving the socket) sits in `receive()` so that a client going
+    away is noticed at once; live items are sent by a sender task that exists only while the
+    queue is not empty.  Thousands of idle clients thus cost one task each and no timer.
     """
 
-    __slots__ = ("close_code", "close_reason", "items", "pump", "waiter")
+    __slots__ = ("close_code", "close_reason", "items", "live", "sender", "session", "ws")
 
-    def __init__(self) -> None:
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
         self.items: list[_T] = []
-        self.waiter: asyncio.Future[None] | None = None
+        self.live = False  # the replay is done: live items go to a sender task
+        self.session: asyncio.Task[object] | None = None
+        self.sender: asyncio.Task[None] | None = None
         self.close_code: int | None = None
         self.close_reason = ""
-        self.pump: asyncio.Task[object] | None = None
 
-    def put(self, item: _T) -> None:
-        self.items.append(item)
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
-    async def take(self, timeout: float) -> list[_T]:
-        """Every queued item, oldest first, waiting up to `timeout` for one; [] if none came."""
-        if not self.items:
-            self.waiter = asyncio.get_running_loop().create_future()
-            try:
-                async with asyncio.timeout(timeout):
-                    await self.waiter
-            except TimeoutError:
-                pass
-            finally:
-                self.waiter = None
-        batch, self.items = self.items, []
-        return batch
+class _JobClient(_Client[_JobItem]):
+    __slots__ = ("job_id", "last")
+
+    def __init__(self, ws: WebSocket, job_id: str, after: int) -> None:
+        super().__init__(ws)
+        self.job_id = job_id
+        self.last = after  # the last seq sent
+
+
+class _FireClient(_Client[_FireItem]):
+    __slots__ = ("after", "floor", "sent")
+
+    def __init__(self, ws: WebSocket, after: str | None) -> None:
+        super().__init__(ws)
+        self.after = after
+        self.floor: tuple[int, ...] | None = None  # the replay's last cursor, when orderable
+        # job -> last seq sent by the replay, to drop the overlap; None once past it
+        self.sent: dict[str, int] | None = {}
 
 
 class EventBusWebSocketBridge:
@@ -111,10 +116,10 @@ class EventBusWebSocketBridge:
         self.bus = bus
         self.log = log
         self.limits = limits or BridgeLimits()
-        self._jobs: dict[str, set[_Client[_JobItem]]] = {}
-        self._firehose: set[_Client[_FireItem]] = set()
+        self._jobs: dict[str, set[_JobClient]] = {}
+        self._firehose: set[_FireClient] = set()
         self._subscription: Subscription | None = None
-        self._follower: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._connections = 0
         self._rejected = 0
         self._slow = 0
@@ -127,22 +132,25 @@ class EventBusWebSocketBridge:
         if self._subscription is None:
             self._subscription = self.bus.subscribe(None, self._on_event, name="websocket-bridge")
             head = await self.log.head()
-            self._follower = asyncio.create_task(self._follow(head), name="spruce-firehose")
+            self._tasks = [
+                asyncio.create_task(self._follow(head), name="spruce-firehose"),
+                asyncio.create_task(self._resync(), name="spruce-bridge-resync"),
+            ]
 
     async def aclose(self) -> None:
         """Close every client with 1001 and stop routing."""
         if self._subscription is not None:
             self._subscription.close()
             self._subscription = None
-        if self._follower is not None:
-            self._follower.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
-            self._follower = None
-        clients = [c for group in self._jobs.values() for c in group]
-        pumps = [self._stop(c, CloseCode.GOING_AWAY, "server stopping") for c in clients]
-        pumps += [self._stop(c, CloseCode.GOING_AWAY, "server stopping") for c in self._firehose]
-        tasks = [pump for pump in pumps if pump is not None]
+                await task
+        self._tasks = []
+        clients: list[_Client[Any]] = [c for group in self._jobs.values() for c in group]
+        clients += self._firehose
+        sessions = [self._stop(c, CloseCode.GOING_AWAY, "server stopping") for c in clients]
+        tasks = [task for task in sessions if task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=self.limits.close_timeout)
 
@@ -192,6 +200,24 @@ class EventBusWebSocketBridge:
                 _log.warning("firehose follower failed (%s); retrying", exc)
                 await asyncio.sleep(0.5)
 
+    async def _resync(self) -> None:
+        """A safety net: live job clients behind the log (an event the bus never handed over,
+        e.g. a lost end event) re-read it.  One timer for all clients, one read per job."""
+        while True:
+            await asyncio.sleep(self.limits.resync_after)
+            for job_id, clients in list(self._jobs.items()):
+                try:
+                    record = await self.log.get_job(job_id)
+                except Exception as exc:
+                    _log.warning("resync of job %s failed: %s", job_id, exc)
+                    continue
+                if record is None:
+                    continue
+                ask: _JobItem = (record.last_seq, False, "")  # no text: read it from the log
+                for client in list(clients):
+                    if client.live and client.sender is None and client.last < record.last_seq:
+                        self._offer(client, ask)
+
     def _offer(self, client: _Client[_T], item: _T) -> None:
         if client.close_code is not None:
             return
@@ -201,79 +227,71 @@ class EventBusWebSocketBridge:
             client.items.clear()
             self._stop(client, CloseCode.SLOW_CONSUMER, "slow consumer")
             return
-        client.put(item)
+        client.items.append(item)
+        if client.live and client.sender is None:
+            client.sender = asyncio.create_task(self._send_live(client))
 
-    def _stop(self, client: _Client[_T], code: int, reason: str) -> asyncio.Task[object] | None:
+    def _stop(self, client: _Client[Any], code: int, reason: str) -> asyncio.Task[object] | None:
+        """Ask a client's session to close with `code`; returns the session task to wait for."""
         if client.close_code is None:
             client.close_code, client.close_reason = code, reason
-            if client.pump is not None:
-                client.pump.cancel()
-        return client.pump
+            current = asyncio.current_task()
+            for task in (client.sender, client.session):
+                if task is not None and task is not current:
+                    task.cancel()
+        return client.session
+
+    async def _send_live(self, client: _Client[Any]) -> None:
+        """Send what is queued, then end: the sender lives only while there is a backlog."""
+        try:
+            if isinstance(client, _JobClient):
+                ended = await self._drain_job(client)
+            else:
+                ended = await self._drain_fire(cast(_FireClient, client))
+            if ended:
+                self._stop(client, CloseCode.DONE, "job ended")
+        except Exception as exc:
+            self._stop(client, *_failure(exc))
+        finally:
+            if client.sender is asyncio.current_task():
+                client.sender = None
 
     # sessions ------------------------------------------------------------------------------
 
-    async def serve_job(self, ws: WebSocket, job_id: str, *, after: int) -> None:
-        """Stream one job's events after `after` to an accepted socket, then live, until its end."""
-        if self._full():
-            await self._refuse(ws)
-            return
-        client: _Client[_JobItem] = _Client()
-        self._jobs.setdefault(job_id, set()).add(client)
-        try:
-            await self._session(ws, client, lambda: self._stream_job(ws, client, job_id, after))
-        finally:
-            group = self._jobs.get(job_id)
-            if group is not None:
-                group.discard(client)
-                if not group:
-                    del self._jobs[job_id]
+    def serve_job(self, ws: WebSocket, job_id: str, *, after: int) -> Coroutine[Any, Any, None]:
+        """Stream one job's events after `after` to an accepted socket, then live, until its end.
 
-    async def serve_firehose(self, ws: WebSocket, *, after: str | None) -> None:
+        Returns the session to await (not a coroutine of its own: one frame less per socket).
+        """
+        return self._session(_JobClient(ws, job_id, after))
+
+    def serve_firehose(self, ws: WebSocket, *, after: str | None) -> Coroutine[Any, Any, None]:
         """Stream every job's events after a log cursor to an accepted socket, then live."""
+        return self._session(_FireClient(ws, after))
+
+    async def _session(self, client: _Client[Any]) -> None:
+        """Replay, then wait in `receive()` for the client to go away or the bridge to stop it.
+
+        Runs in the socket's own task, the one long-lived task a client costs.
+        """
+        ws = client.ws
         if self._full():
-            await self._refuse(ws)
+            self._rejected += 1
+            await self._close(ws, CloseCode.TRY_AGAIN, "too many connections")
             return
-        client: _Client[_FireItem] = _Client()
-        self._firehose.add(client)
-        try:
-            await self._session(ws, client, lambda: self._stream_all(ws, client, after))
-        finally:
-            self._firehose.discard(client)
-
-    def _full(self) -> bool:
-        count = sum(len(group) for group in self._jobs.values()) + len(self._firehose)
-        return count >= self.limits.max_clients
-
-    async def _refuse(self, ws: WebSocket) -> None:
-        self._rejected += 1
-        await self._close(ws, CloseCode.TRY_AGAIN, "too many connections")
-
-    async def _session(
-        self,
-        ws: WebSocket,
-        client: _Client[_T],
-        stream: Callable[[], Awaitable[tuple[int, str]]],
-    ) -> None:
-        """Pump events in this task while a watcher task notices the socket going away."""
+        self._register(client)
         self._connections += 1
-        client.pump = asyncio.current_task()
-        watcher = asyncio.create_task(self._watch(ws, client))
+        client.session = asyncio.current_task()
         try:
-            await self._pump(ws, client, stream)
-        finally:
-            watcher.cancel()
-
-    async def _watch(self, ws: WebSocket, client: _Client[_T]) -> None:
-        with contextlib.suppress(WebSocketDisconnect, WebSocketDisconnected):
-            while (await ws.receive())["type"] != "websocket.disconnect":
-                pass  # clients have nothing to say; uvicorn caps the message size
-        self._stop(client, _GONE, "")
-
-    async def _pump(
-        self, ws: WebSocket, client: _Client[_T], stream: Callable[[], Awaitable[tuple[int, str]]]
-    ) -> None:
-        try:
-            code, reason = await stream()
+            if isinstance(client, _JobClient):
+                code, reason = await self._replay_job(client)
+            else:
+                code, reason = await self._replay_fire(cast(_FireClient, client))
+            if code == _LIVE:
+                client.live = True  # no await since the queue was drained: nothing is left
+                while (await ws.receive())["type"] != "websocket.disconnect":
+                    pass  # clients have nothing to say; uvicorn caps the message size
+                code, reason = _GONE, ""
         except asyncio.CancelledError:
             if client.close_code is None:
                 raise
@@ -281,19 +299,40 @@ class EventBusWebSocketBridge:
             if task is not None:
                 task.uncancel()  # the bridge's own stop signal, not a shutdown of the loop
             code, reason = client.close_code, client.close_reason
-        except CursorReset as exc:
-            code, reason = CloseCode.CURSOR_RESET, f"cursor reset; earliest {exc.earliest}"
-        except UsageError as exc:
-            code, reason = CloseCode.BAD_REQUEST, str(exc)[:120]
-        except (WebSocketDisconnect, WebSocketDisconnected, OSError):
-            return  # the socket is already gone
-        except Exception:
-            _log.exception("progress stream failed")
-            code, reason = CloseCode.INTERNAL, "internal error"
-        if client.close_code == _GONE:
-            return
-        client.close_code = code
-        await self._close(ws, code, reason)
+        except Exception as exc:
+            code, reason = _failure(exc)
+        finally:
+            self._forget(client)
+        if code != _GONE:
+            client.close_code = code
+            await self._close(ws, code, reason)
+
+    def _full(self) -> bool:
+        count = sum(len(group) for group in self._jobs.values()) + len(self._firehose)
+        return count >= self.limits.max_clients
+
+    def _register(self, client: _Client[Any]) -> None:
+        # Registered before the replay reads the log: live events collect meanwhile (no gap).
+        if isinstance(client, _JobClient):
+            self._jobs.setdefault(client.job_id, set()).add(client)
+        elif isinstance(client, _FireClient):
+            self._firehose.add(client)
+
+    def _forget(self, client: _Client[Any]) -> None:
+        if client.close_code is None:
+            client.close_code = _GONE
+        client.live = False
+        client.items.clear()
+        if client.sender is not None:
+            client.sender.cancel()
+        if isinstance(client, _JobClient):
+            group = self._jobs.get(client.job_id)
+            if group is not None:
+                group.discard(client)
+                if not group:
+                    del self._jobs[client.job_id]
+        elif isinstance(client, _FireClient):
+            self._firehose.discard(client)
 
     async def _close(self, ws: WebSocket, code: int, reason: str) -> None:
         # A client that never reads keeps the socket unwritable: give up after a grace period
@@ -304,72 +343,89 @@ class EventBusWebSocketBridge:
 
     # streams -------------------------------------------------------------------------------
 
-    async def _stream_job(
-        self, ws: WebSocket, client: _Client[_JobItem], job_id: str, after: int
-    ) -> tuple[int, str]:
+    async def _replay_job(self, client: _JobClient) -> tuple[int, str]:
+        """Send the log after the client's cursor and what queued meanwhile; a close if done."""
+        job_id = client.job_id
         if await self.log.get_job(job_id) is None and not client.items:
             return CloseCode.UNKNOWN_JOB, f"no job {job_id}"
-        last, ended = await self._catch_up(ws, job_id, after)
-        record = await self.log.get_job(job_id)
-        if ended or (record is not None and record.status != "running" and last >= record.last_seq):
+        if await self._catch_up(client):
             return CloseCode.DONE, "job ended"
-        while True:
-            batch = await client.take(self.limits.resync_after)
-            if not batch:
-                last, ended = await self._catch_up(ws, job_id, last)
-                if ended:
-                    return CloseCode.DONE, "job ended"
-                continue
+        record = await self.log.get_job(job_id)
+        if record is not None and record.status != "running" and client.last >= record.last_seq:
+            return CloseCode.DONE, "job ended"
+        if await self._drain_job(client):
+            return CloseCode.DONE, "job ended"
+        return _LIVE, ""
+
+    async def _drain_job(self, client: _JobClient) -> bool:
+        """Send the queued live events not sent yet; True once the end event went out."""
+        ws = client.ws
+        while client.items:
+            batch, client.items = client.items, []
             for seq, is_end, text in batch:
-                if seq <= last:
+                if seq <= client.last:
                     continue  # already sent from the log
-                if seq > last + 1:  # a gap (the bus lagged): the log has what is missing
-                    last, ended = await self._catch_up(ws, job_id, last)
-                    if ended:
-                        return CloseCode.DONE, "job ended"
-                    if seq <= last:
+                if seq > client.last + 1 or not text:  # a gap (the bus lagged) or a resync
+                    if await self._catch_up(client):
+                        return True
+                    if seq <= client.last or not text:
                         continue
                 await ws.send_text(text)
-                last = seq
+                client.last = seq
                 if is_end:
-                    return CloseCode.DONE, "job ended"
+                    return True
+        return False
 
-    async def _catch_up(self, ws: WebSocket, job_id: str, after: int) -> tuple[int, bool]:
-        """Send the log's events after `after`; returns the last seq sent and whether it ended."""
-        while True:
-            page = await self.log.read(job_id, after=after)
-            if not page:
-                return after, False
+    async def _catch_up(self, client: _JobClient) -> bool:
+        """Send the log's events after the client's last seq; True if the end event was sent."""
+        while page := await self.log.read(client.job_id, after=client.last):
             for event in page:
-                await ws.send_text(encode_event(event).decode())
-                after = event.seq
+                await client.ws.send_text(encode_event(event).decode())
+                client.last = event.seq
                 if event.is_end:
-                    return after, True
+                    return True
+        return False
 
-    async def _stream_all(
-        self, ws: WebSocket, client: _Client[_FireItem], after: str | None
-    ) -> tuple[int, str]:
-        position = after
-        sent: dict[str, int] = {}  # job -> last seq sent from the log, to drop the overlap
+    async def _replay_fire(self, client: _FireClient) -> tuple[int, str]:
+        position = client.after
+        sent = client.sent
+        assert sent is not None
         while page := await self.log.read_all(after=position):
             for cursor, event in page:
-                await ws.send_text(_with_cursor(cursor, event))
+                await client.ws.send_text(_with_cursor(cursor, event))
                 sent[event.job_id] = event.seq
                 position = cursor
-        floor = _cursor_key(position)
-        overlap = True
-        while True:
-            for cursor, job_id, seq, text in await client.take(self.limits.resync_after):
-                if overlap:
+        client.floor = _cursor_key(position)
+        await self._drain_fire(client)
+        return _LIVE, ""
+
+    async def _drain_fire(self, client: _FireClient) -> bool:
+        """Send the queued events, dropping those the replay sent already."""
+        while client.items:
+            batch, client.items = client.items, []
+            for cursor, job_id, seq, text in batch:
+                if client.sent is not None:
                     key = _cursor_key(cursor)
-                    if key is not None and floor is not None:
-                        if key <= floor:
+                    if key is not None and client.floor is not None:
+                        if key <= client.floor:
                             continue
-                    elif seq <= sent.get(job_id, 0):
+                    elif seq <= client.sent.get(job_id, 0):
                         continue
-                    overlap = False
-                    sent.clear()
-                await ws.send_text(text)
+                    client.sent = None  # past the overlap: everything from here on is new
+                await client.ws.send_text(text)
+        return False
+
+
+def _failure(exc: Exception) -> tuple[int, str]:
+    """The close code and reason for a session that failed with `exc`."""
+    if isinstance(exc, CursorReset):
+        return CloseCode.CURSOR_RESET, f"cursor reset; earliest {exc.earliest}"
+    if isinstance(exc, UsageError):
+        return CloseCode.BAD_REQUEST, str(exc)[:120]
+    if isinstance(exc, WebSocketDisconnect | WebSocketDisconnected | OSError):
+        return _GONE, ""  # the socket is already gone
+    _log.exception("progress stream failed", exc_info=exc)
+    return CloseCode.INTERNAL, "internal error"
 
 
 def _with_cursor(cursor: str, event: Event) -> str:

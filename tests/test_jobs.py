@@ -10,7 +10,7 @@ import pytest
 
 from spruce.container import open_services
 from spruce.errors import JobExistsError, UsageError
-from spruce.jobs import JobRunner, ProjectNotAllowedError, resolve_project
+from spruce.jobs import JobRunner, ProjectNotAllowedError, RunnerBusyError, resolve_project
 from tests.workflow.runner import copy_sample
 
 pytestmark = pytest.mark.anyio
@@ -73,3 +73,15 @@ async def test_a_project_path_that_is_not_utf8_is_a_usage_error(tmp_path: Path) 
     project.mkdir()
     with pytest.raises(UsageError, match="not valid UTF-8"):
         resolve_project(project, ())
+
+
+async def test_a_runner_at_its_limit_refuses_another_job_until_one_ends(tmp_path: Path) -> None:
+    project = copy_sample("sleepy", tmp_path)
+    async with open_services(store_url="memory://") as services:
+        runner = JobRunner(services, roots=[tmp_path], max_running=1)
+        await runner.start(str(project), workflow="tests", job_id="first")
+        with pytest.raises(RunnerBusyError, match="1 jobs are already running"):
+            await runner.start(str(project), workflow="tests", job_id="second")
+        assert await runner.cancel("first")
+        assert await runner.start(str(project), workflow="fast", job_id="third") == "third"
+        await runner.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import string
 from collections.abc import Sequence
@@ -24,6 +25,10 @@ _CANCEL_TIMEOUT: Final = 30.0
 
 class ProjectNotAllowedError(UsageError):
     """The project lies outside every root this runner was given."""
+
+
+class RunnerBusyError(UsageError):
+    """The runner already runs as many jobs as it may; try again when one ends."""
 
 
 def new_job_id() -> str:
@@ -52,8 +57,12 @@ def resolve_project(project: str | Path, roots: Sequence[Path]) -> Path:
 class JobRunner:
     """Runs workflows as background tasks of this process (used by `spruce serve` and MCP)."""
 
-    def __init__(self, services: Services, *, roots: Sequence[Path]) -> None:
+    def __init__(
+        self, services: Services, *, roots: Sequence[Path], max_running: int | None = None
+    ) -> None:
         self._services = services
+        # Each job runs the project's tools; more at once than cores only slows every one down.
+        self.max_running = max_running or max(2, os.cpu_count() or 2)
         self._roots = tuple(Path(root).resolve() for root in roots)
         self._engines: dict[str, WorkflowEngine] = {}
         self._tasks: dict[str, asyncio.Task[object]] = {}
@@ -80,6 +89,10 @@ class JobRunner:
         if definition is None:
             raise UsageError(f"unknown workflow {workflow!r}: choose one of {', '.join(WORKFLOWS)}")
         path = resolve_project(project, self._roots)
+        if len(self.running()) >= self.max_running:
+            raise RunnerBusyError(
+                f"{self.max_running} jobs are already running here; start this one when one ends"
+            )
         job_id = await self._claim(job_id)
         engine = WorkflowEngine(
             self._services.bus,

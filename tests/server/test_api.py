@@ -11,9 +11,11 @@ import anyio
 import httpx
 import pytest
 
+from spruce.container import open_services
 from spruce.events import WorkflowEvent
+from spruce.jobs import JobRunner
 from spruce.store.base import Retention
-from tests.server.conftest import Served, memory_server, watch
+from tests.server.conftest import Served, memory_server, serve_in_process, watch
 from tests.server.test_bridge import publish_job
 
 pytestmark = pytest.mark.anyio
@@ -194,3 +196,26 @@ async def test_metrics_are_prometheus_text_named_spruce() -> None:
     assert 'spruce_hook_duration_seconds_sum{hook="ruff-check",status="passed"} 0.5' in text
     assert 'spruce_ws_clients{stream="job"} 0' in text
     assert "spruce_ws_slow_consumer_closes_total 0" in text
+
+
+async def test_starting_past_the_runners_limit_answers_429_with_retry_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLEEPY_PIDS", str(tmp_path / "pids.txt"))
+    project = shutil.copytree(PROJECTS / "sleepy", tmp_path / "sleepy")
+    async with open_services(store_url="memory://") as services:
+        runner = JobRunner(services, roots=[tmp_path], max_running=1)
+        try:
+            async with (
+                serve_in_process(services, runner=runner, roots=[tmp_path]) as served,
+                httpx.AsyncClient() as client,
+            ):
+                body = {"project": str(project), "workflow": "tests"}
+                first = await client.post(f"{served.http}/api/jobs", json=body)
+                second = await client.post(f"{served.http}/api/jobs", json=body)
+        finally:
+            await runner.aclose()
+    assert first.status_code == 202
+    assert second.status_code == 429
+    assert second.headers["retry-after"] == "5"
+    assert "already running" in second.json()["error"]

@@ -161,7 +161,7 @@ class Api:
             body = msgspec.json.decode(await request.body(), type=StartRequest)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             return error(400, f"invalid body: {exc}")
-        from spruce.jobs import ProjectNotAllowedError, resolve_project
+        from spruce.jobs import ProjectNotAllowedError, RunnerBusyError, resolve_project
 
         try:
             project = resolve_project(body.project, self.roots)
@@ -170,6 +170,10 @@ class Api:
             return error(403, str(exc))
         except JobExistsError as exc:
             return error(409, str(exc))
+        except RunnerBusyError as exc:
+            response = error(429, str(exc))
+            response.headers["Retry-After"] = "5"
+            return response
         except UsageError as exc:
             return error(400, str(exc))
         return JSONResponse({"job_id": job_id, "url": f"/ws/progress/{job_id}"}, status_code=202)

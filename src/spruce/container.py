@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -45,12 +47,14 @@ async def open_services(
     follow_other_processes: bool = False,
     extra_subscribers: tuple[Handler, ...] = (),
     progress: ProgressView | None = None,
+    end_orphans_every: float | None = None,
 ) -> AsyncIterator[Services]:
     """Open the log, start the bus, attach the logger and metrics subscribers; close on exit.
 
     With `follow_other_processes`, events that other processes append to the log (a
     `spruce run` in another terminal) are delivered to this bus's subscribers too.  With
-    `progress`, a WorkflowProgressMonitor shows that job on the console.
+    `progress`, a WorkflowProgressMonitor shows that job on the console.  With
+    `end_orphans_every`, running jobs whose runner died are ended that often (seconds).
     """
     url = resolve_store_url(store_url)
     log = open_store(url)
@@ -67,9 +71,18 @@ async def open_services(
             if follow_other_processes:
                 bus.tail_log(after=await log.head())
             monitor = _start_progress(bus, progress) if progress else None
+            reaper = (
+                asyncio.create_task(_end_orphans(bus, end_orphans_every), name="spruce-orphans")
+                if end_orphans_every
+                else None
+            )
             try:
                 yield Services(store_url=url, log=log, bus=bus, metrics=metrics, progress=monitor)
             finally:
+                if reaper is not None:
+                    reaper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await reaper
                 if monitor is not None:
                     monitor.stop_monitoring()
         finally:
@@ -84,3 +97,14 @@ def _start_progress(bus: WorkflowEventBus, view: ProgressView) -> WorkflowProgre
     monitor = WorkflowProgressMonitor(bus, view.console, live=view.live, job_id=view.job_id)
     monitor.start_monitoring()
     return monitor
+
+
+async def _end_orphans(bus: WorkflowEventBus, every: float) -> None:
+    from spruce.orphans import end_orphaned_jobs
+
+    while True:
+        try:
+            await end_orphaned_jobs(bus)
+        except Exception as exc:  # housekeeping must never take the process down
+            logging.getLogger("spruce.orphans").warning("checking for orphaned jobs: %s", exc)
+        await asyncio.sleep(every)

@@ -69,6 +69,7 @@ def _jobs(args: argparse.Namespace) -> int:
     async def go(log: EventLog) -> int:
         import msgspec
 
+        await _end_orphans(args.store)
         records = await log.list_jobs(limit=args.limit)
         if args.json:
             print(msgspec.json.encode(records).decode())
@@ -117,12 +118,43 @@ def _watch(args: argparse.Namespace) -> int:
 
     async def go(log: EventLog) -> int:
         last: Event | None = None
-        async for event in follow_job(log, args.job, after=args.after, poll=1.0):
-            _print_event(event, as_json=args.json)
-            last = event
+        orphan_check = asyncio.create_task(_end_if_orphaned(args.store, args.job))
+        try:
+            async for event in follow_job(log, args.job, after=args.after, poll=1.0):
+                _print_event(event, as_json=args.json)
+                last = event
+        finally:
+            orphan_check.cancel()
         return _exit_code_of(last)
 
     return asyncio.run(_with_log(args.store, go))
+
+
+async def _end_orphans(store: str | None) -> None:
+    """End the jobs whose runner on this host died, so the list shows no phantom runs."""
+    from spruce.container import open_services
+    from spruce.orphans import end_orphaned_jobs
+
+    async with open_services(store_url=store) as services:
+        await end_orphaned_jobs(services.bus)
+
+
+async def _end_if_orphaned(store: str | None, job_id: str, *, every: float = 2.0) -> None:
+    """While watching, end the job for its runner if that process died (kill -9, a crash)."""
+    import asyncio
+
+    from spruce.container import open_services
+    from spruce.orphans import end_orphan, runner_is_gone
+
+    async with open_services(store_url=store) as services:
+        while True:
+            await asyncio.sleep(every)
+            job = await services.log.get_job(job_id)
+            if job is None or job.status != "running":
+                return
+            if await runner_is_gone(services.log, job):
+                await end_orphan(services.bus, job)
+                return
 
 
 def _gc(args: argparse.Namespace) -> int:

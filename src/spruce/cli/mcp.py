@@ -65,7 +65,9 @@ async def _serve(store_url: str | None, roots: list[Path]) -> None:
     from spruce.jobs import JobRunner
     from spruce.mcp import build_server
 
-    async with open_services(store_url=store_url, follow_other_processes=True) as services:
+    async with open_services(
+        store_url=store_url, follow_other_processes=True, end_orphans_every=10.0
+    ) as services:
         runner = JobRunner(services, roots=roots)
         server = build_server(services, runner, roots=roots)
         # Held open to the end, so that a SIGTERM during the cleanup cannot cut it short.

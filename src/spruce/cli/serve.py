@@ -73,7 +73,9 @@ async def _serve(args: argparse.Namespace, token: str | None, roots: list[Path])
     sock = listen.bind(args.host, args.port)
     port = sock.getsockname()[1]
     try:
-        async with open_services(store_url=args.store, follow_other_processes=True) as services:
+        async with open_services(
+            store_url=args.store, follow_other_processes=True, end_orphans_every=10.0
+        ) as services:
             runner = JobRunner(services, roots=roots)
             mcp = mcp_routes(services, runner, roots=roots, host=args.host)
             app = create_app(

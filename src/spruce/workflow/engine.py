@@ -20,6 +20,7 @@ from spruce import __version__
 from spruce.bus import WorkflowEventBus
 from spruce.errors import ConfigError
 from spruce.events import WorkflowEvent as E
+from spruce.orphans import runner_identity
 from spruce.workflow.definitions import PhaseName, WorkflowDefinition
 
 _log: Final = logging.getLogger("spruce.workflow")
@@ -88,6 +89,7 @@ class WorkflowEngine:
                 "workflow": self.workflow.name,
                 "project": str(self.project),
                 "spruce_version": __version__,
+                "runner": runner_identity(),
                 "options": {
                     "fix": self.options.fix,
                     "fail_fast": self.options.fail_fast,

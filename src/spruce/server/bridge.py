@@ -27,6 +27,7 @@ _log: Final = logging.getLogger("spruce.server.bridge")
 _T = TypeVar("_T")
 _JobItem = tuple[int, bool, str]  # seq, is_end, the event's wire JSON (one str shared by clients)
 _FireItem = tuple[str, str, int, str]  # cursor, job_id, seq, wire JSON with the cursor added
+_Started = tuple[Coroutine[Any, Any, None], object]  # a coroutine and what it waits on
 _GONE: Final = 0  # close_code of a client whose socket went away: nothing left to close
 _LIVE: Final = -1  # the replay is done and the client stays: live events follow
 
@@ -177,7 +178,26 @@ class EventBusWebSocketBridge:
         item: _JobItem = (event.seq, event.is_end, encode_event(event).decode())
         self._routed += 1
         for client in list(clients):
+            self._push(client, item)
+
+    def _push(self, client: _JobClient, item: _JobItem) -> None:
+        """Send a live event from this task when the client is ready for exactly it (the
+        usual case: no task switch per client), else queue it for the client's sender."""
+        seq, is_end, text = item
+        ready = client.live and client.sender is None and not client.items
+        if not ready or seq != client.last + 1 or client.close_code is not None:
             self._offer(client, item)
+            return
+        try:
+            rest = _start(client.ws.send_text(text))
+        except Exception as exc:
+            self._stop(client, *_failure(exc))
+            return
+        client.last = seq
+        if rest is not None:  # the socket is paused: a sender finishes it; later events queue
+            client.sender = asyncio.create_task(self._send_live(client, rest, ended=is_end))
+        elif is_end:
+            self._stop(client, CloseCode.DONE, "job ended")
 
     async def _follow(self, after: str | None) -> None:
         while True:
@@ -241,10 +261,17 @@ class EventBusWebSocketBridge:
                     task.cancel()
         return client.session
 
-    async def _send_live(self, client: _Client[Any]) -> None:
-        """Send what is queued, then end: the sender lives only while there is a backlog."""
+    async def _send_live(
+        self, client: _Client[Any], rest: _Started | None = None, *, ended: bool = False
+    ) -> None:
+        """Finish a send begun inline (`rest`), send what is queued, then end: the sender lives
+        only while the client has a backlog."""
         try:
-            if isinstance(client, _JobClient):
+            if rest is not None:
+                await _finish(*rest)
+            if ended:
+                pass
+            elif isinstance(client, _JobClient):
                 ended = await self._drain_job(client)
             else:
                 ended = await self._drain_fire(cast(_FireClient, client))
@@ -414,6 +441,49 @@ class EventBusWebSocketBridge:
                     client.sent = None  # past the overlap: everything from here on is new
                 await client.ws.send_text(text)
         return False
+
+
+def _start(coro: Coroutine[Any, Any, None]) -> _Started | None:
+    """Run `coro` in the calling task up to its first wait; None if it ended without one.
+
+    A send to a writable socket never waits, so fanning an event out to 1,000s of clients needs
+    no task per client; a send to a paused socket is finished by `_finish` in a task of its own.
+    (Python 3.12's eager tasks do the same; 3.11 has none.)
+    """
+    try:
+        waiting = coro.send(None)
+    except StopIteration:
+        return None
+    return coro, _taken(waiting)
+
+
+def _taken(waiting: object) -> object:
+    """What a coroutine yielded, taken over as a task does, so that another await may wait on it."""
+    if isinstance(waiting, asyncio.Future):
+        waiting._asyncio_future_blocking = False
+    return waiting
+
+
+async def _finish(coro: Coroutine[Any, Any, None], waiting: object) -> None:
+    """Drive a coroutine that `_start` left waiting on `waiting` to its end, in this task, the
+    way a task would: a cancellation reaches it through the future it waits on, or is thrown in."""
+    while True:
+        try:
+            if isinstance(waiting, asyncio.Future):
+                await waiting
+            else:  # a bare yield: give the loop a turn
+                await asyncio.sleep(0)
+        except asyncio.CancelledError as exc:
+            if not (isinstance(waiting, asyncio.Future) and waiting.cancelled()):
+                try:
+                    waiting = _taken(coro.throw(exc))
+                except StopIteration:
+                    return
+                continue
+        try:
+            waiting = _taken(coro.send(None))
+        except StopIteration:
+            return
 
 
 def _failure(exc: Exception) -> tuple[int, str]:

@@ -58,6 +58,11 @@ def _rss_kb(pid: int | str = "self", field: str = "VmRSS") -> int:
     return 0
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 class Probe:
     """The bench's routes in each server: start the events, and read memory after a full gc."""
 
@@ -195,6 +200,7 @@ class Outcome:
     kb_per_conn: float
     peak_mb: float
     seconds: float
+    cpu: float  # the server's CPU seconds while the events went out
     breakdown: dict[str, Any]
 
     def p(self, q: float) -> float:
@@ -257,11 +263,13 @@ async def run_one(name: str, args: argparse.Namespace) -> Outcome:
             await asyncio.wait_for(ready.wait(), 120)
             await asyncio.sleep(1.0)  # steady state: every session reached its live wait
             mem = (await http.get(f"{base}/bench/mem?mark=joined&diff=idle,joined")).json()
+            cpu = _cpu_seconds(proc.pid)
             started = time.perf_counter()
             await http.post(f"{base}/bench/start")
             results = await asyncio.gather(*tasks)
             seconds = time.perf_counter() - started
             peak = _rss_kb(proc.pid, "VmHWM")
+            cpu = _cpu_seconds(proc.pid) - cpu
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -274,7 +282,7 @@ async def run_one(name: str, args: argparse.Namespace) -> Outcome:
         closes[code] = closes.get(code, 0) + 1
     return Outcome(name, sum(r[0] for r in results), all(r[1] for r in results), closes,
                    latencies, (mem["rss_kb"] - idle) / args.clients, peak / 1024, seconds,
-                   mem)  # fmt: skip
+                   cpu, mem)  # fmt: skip
 
 
 def print_breakdown(o: Outcome, clients: int) -> None:
@@ -296,11 +304,11 @@ def report(rounds: list[dict[str, Outcome]], args: argparse.Namespace) -> None:
     print(f"\n{args.clients} clients x {args.events} events at {args.rate:g}/s "
           f"({args.clients * args.events:,} deliveries expected per server)")  # fmt: skip
     print(f"{'round':<6}{'server':<8}{'delivered':>12}{'in order':>10}{'p50 ms':>9}"
-          f"{'p99 ms':>9}{'KB/conn':>9}{'peak MB':>9}{'secs':>7}  closes")  # fmt: skip
+          f"{'p99 ms':>9}{'KB/conn':>9}{'peak MB':>9}{'secs':>7}{'cpu s':>7}  closes")  # fmt: skip
     for i, outcomes in enumerate(rounds, 1):
         for o in outcomes.values():
             print(f"{i:<6}{o.name:<8}{o.delivered:>12,}{o.in_order!s:>10}{o.p(0.5):>9.1f}"
-                  f"{o.p(0.99):>9.1f}{o.kb_per_conn:>9.1f}{o.peak_mb:>9.1f}{o.seconds:>7.1f}"
+                  f"{o.p(0.99):>9.1f}{o.kb_per_conn:>9.1f}{o.peak_mb:>9.1f}{o.seconds:>7.1f}{o.cpu:>7.1f}"
                   f"  {o.closes}")  # fmt: skip
     med: dict[str, dict[str, float]] = {}
     for name in SERVERS:
@@ -309,13 +317,15 @@ def report(rounds: list[dict[str, Outcome]], args: argparse.Namespace) -> None:
             "p50": statistics.median(o.p(0.5) for o in runs),
             "p99": statistics.median(o.p(0.99) for o in runs),
             "kb": statistics.median(o.kb_per_conn for o in runs),
+            "cpu": statistics.median(o.cpu for o in runs),
         }
         m = med[name]
         print(f"median {name:<8} p50 {m['p50']:.1f} ms  p99 {m['p99']:.1f} ms  "
-              f"{m['kb']:.1f} KB/conn")  # fmt: skip
+              f"{m['kb']:.1f} KB/conn  server CPU {m['cpu']:.1f} s")  # fmt: skip
     s, p = med["spruce"], med["peer"]
     print(f"ratio spruce/peer: p50 {s['p50'] / p['p50']:.2f}  p99 {s['p99'] / p['p99']:.2f}  "
-          f"KB/conn {s['kb'] / p['kb']:.2f}; target <= 30 KB per connection")  # fmt: skip
+          f"KB/conn {s['kb'] / p['kb']:.2f}  CPU {s['cpu'] / p['cpu']:.2f}; "
+          "target <= 30 KB per connection")  # fmt: skip
     ok = all(o.in_order and o.delivered == args.clients * args.events
              for r in rounds for o in r.values())  # fmt: skip
     print("every event delivered in order to every client:", ok)

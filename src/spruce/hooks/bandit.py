@@ -12,6 +12,31 @@ from spruce.hooks.tool import ToolHook
 from spruce.workflow.definitions import HOOKS_BY_ID
 from spruce.workflow.process import ProcessResult
 
+# About a second of bandit's work per chunk: less would cost more in start-up than it saves.
+CHUNK_BYTES: Final = 256 * 1024
+# bandit looks, for every node, at every line of its statement for a `# nosec` comment: quadratic
+# in a long literal (idna's 240 KB table takes 6 s). A file without any nosec comment cannot
+# have one in a statement's lines, so the answer is None without looking; other files still
+# get bandit's own search. Results are unchanged.
+NOSEC_PRELUDE: Final = """\
+try:
+    from bandit.core import utils as _utils
+
+    def _fast_nosec(original):
+        seen = [None, False]
+
+        def get_nosec(nosec_lines, context):
+            if seen[0] is not nosec_lines:
+                seen[0] = nosec_lines
+                seen[1] = any(tests is not None for tests in nosec_lines.values())
+            return original(nosec_lines, context) if seen[1] else None
+
+        return get_nosec
+
+    _utils.get_nosec = _fast_nosec(_utils.get_nosec)
+except (ImportError, AttributeError):
+    pass
+"""
 TEST_FILES: Final = ("tests/", "test/", "test_*.py", "*_test.py", "conftest.py")
 _SEVERITY: Final[dict[str, Literal["error", "warning", "info"]]] = {
     "HIGH": "error",
@@ -49,5 +74,8 @@ def bandit_hooks() -> dict[str, ToolHook]:
             suffixes=(".py",),
             exclude=TEST_FILES,
             parse=parse_bandit_json,
+            splittable=True,
+            chunk_bytes=CHUNK_BYTES,
+            prelude=NOSEC_PRELUDE,
         )
     }

@@ -80,6 +80,9 @@ class Prepared:
     inputs: tuple[str, ...]
     identity: tuple[str, ...]  # tool, version, interpreter, argv: everything but file contents
     cacheable: bool = True
+    # > 0: the inputs may be cut into chunks of at least this many bytes, run on idle CPU slots
+    # and merged (file-local tools only; the cache key stays that of the whole input)
+    chunk_bytes: int = 0
 
 
 class Hook(Protocol):

@@ -11,6 +11,8 @@ from spruce.hooks.tool import ToolHook
 from spruce.workflow.definitions import HOOKS_BY_ID
 from spruce.workflow.process import ProcessResult
 
+# About half a second of codespell's work: less would cost more in start-up than it saves.
+CHUNK_BYTES: Final = 2 * 1024 * 1024
 _LINE: Final = re.compile(r"^(?P<path>.+?):(?P<line>\d+): (?P<word>.+?) ==> (?P<fix>.+)$")
 
 
@@ -44,5 +46,7 @@ def codespell_hooks() -> dict[str, ToolHook]:
             exclude=("*.lock", "*.svg", "*.min.js", "*.png", "*.jpg", "*.gif", "*.ico"),
             findings_exit=frozenset({65}),
             parse=parse_codespell,
+            splittable=True,
+            chunk_bytes=CHUNK_BYTES,
         )
     }

@@ -42,6 +42,7 @@ def ruff_hooks() -> dict[str, ToolHook]:
             spec=HOOKS_BY_ID["ruff-check"],
             args=("check", "--output-format", "json", "--no-fix", "--force-exclude"),
             parse=parse_ruff_json,
+            splittable=True,  # ruff spreads one run's files over every core itself
         ),
         "ruff-format": ToolHook(
             spec=HOOKS_BY_ID["ruff-format"],
@@ -49,6 +50,7 @@ def ruff_hooks() -> dict[str, ToolHook]:
             parse=parse_ruff_json,
             # A file ruff cannot parse makes it exit 2, yet it still lists every finding.
             findings_or_error_exit=frozenset({2}),
+            splittable=True,
         ),
     }
 
@@ -62,11 +64,13 @@ def ruff_fixers() -> dict[str, ToolHook]:
             args=("check", "--fix", "--exit-zero", "--quiet", "--force-exclude"),
             parse=parse_ruff_json,
             fixer=True,
+            splittable=True,
         ),
         "ruff-format": ToolHook(
             spec=specs["ruff-format"],
             args=("format", "--quiet", "--force-exclude"),
             parse=parse_ruff_json,
             fixer=True,
+            splittable=True,
         ),
     }

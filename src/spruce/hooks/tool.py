@@ -16,6 +16,14 @@ from typing import Final
 
 from spruce import __version__
 from spruce.hooks.base import Finding, HookContext, HookResult, Prepared, select_inputs
+from spruce.hooks.batches import (
+    ARGS_FROM,
+    LAUNCHER,
+    arg_bytes,
+    fit_batches,
+    line_budget,
+    merge_results,
+)
 from spruce.workflow.catalog import install_hint, tool_python
 from spruce.workflow.definitions import HookSpec
 from spruce.workflow.process import ProcessResult, run_process
@@ -61,6 +69,9 @@ class ToolHook:
     narrow: Callable[[tuple[str, ...]], tuple[str, ...]] = field(default=lambda inputs: inputs)
     # exit codes that mean a tool error unless the output still lists findings
     findings_or_error_exit: frozenset[int] = frozenset()
+    splittable: bool = False  # file-local: its file list may be cut into runs and merged
+    chunk_bytes: int = 0  # with this many bytes of input per run, it may run in parallel chunks
+    prelude: str = ""  # Python run in the tool's process before the tool (never changes results)
 
     def prepare(self, ctx: HookContext) -> Prepared | str:
         env = tool_python(self.spec, ctx.env, ctx.own)
@@ -80,23 +91,61 @@ class ToolHook:
         )
         version = env.version(self.spec.package) or "?"
         fingerprint = env_fingerprint(ctx.env) if self.env_bound else ""
+        if self.prelude:
+            fingerprint += "+" + hashlib.blake2b(self.prelude.encode(), digest_size=6).hexdigest()
         return Prepared(
             inputs=inputs,
             identity=(__version__, self.spec.tool, version, fingerprint, *argv),
             cacheable=not self.fixer,
+            chunk_bytes=self.chunk_bytes if self.splittable else 0,
         )
 
     async def execute(self, ctx: HookContext, prepared: Prepared, *, timeout: float) -> HookResult:
         started = time.monotonic()
-        argv = [*prepared.identity[4:], *prepared.inputs]
-        result = await run_process(argv, cwd=ctx.project, timeout=timeout, env=tool_env())
-        duration = time.monotonic() - started
+        argv = prepared.identity[4:]
+        env = tool_env()
+        room = line_budget(env) - arg_bytes(self._launch(argv))
+        # A file-local tool runs once per batch that fits a command line; a whole-program tool
+        # runs once, reading an overlong file list from a file.
+        batches = fit_batches(prepared.inputs, room=room) if self.splittable else [prepared.inputs]
+        parts: list[HookResult] = []
+        for number, batch in enumerate(batches):
+            left = timeout - (time.monotonic() - started)
+            command = self._command(ctx, argv, batch, room=room, number=number)
+            result = await run_process(command, cwd=ctx.project, timeout=max(left, 0.0), env=env)
+            parts.append(self._judge(ctx, result, batch, timeout=timeout))
+            if parts[-1].status == "timeout":
+                break
+        return merge_results(parts, duration=time.monotonic() - started, order=prepared.inputs)
+
+    def _launch(self, argv: Sequence[str]) -> list[str]:
+        """`python -m MODULE ARGS`, or the launcher running the tool after its prelude."""
+        if not self.prelude:
+            return list(argv)
+        return [argv[0], "-c", self.prelude + LAUNCHER, argv[2], *argv[3:]]
+
+    def _command(
+        self, ctx: HookContext, argv: Sequence[str], files: Sequence[str], *, room: int, number: int
+    ) -> list[str]:
+        launch = self._launch(argv)
+        if arg_bytes(files) <= room:
+            return [*launch, *files]
+        # Only a whole-program tool gets here: its arguments go through a file.
+        listing = ctx.scratch / f"{self.spec.id}-{os.getpid()}-{number}.args"
+        listing.write_text("\0".join([*argv[3:], *files]), encoding="utf-8")
+        return [argv[0], "-c", self.prelude + LAUNCHER, argv[2], ARGS_FROM, str(listing)]
+
+    def _judge(
+        self, ctx: HookContext, result: ProcessResult, files: Sequence[str], *, timeout: float
+    ) -> HookResult:
+        """The result of one run of the tool over `files`."""
+        duration = result.duration
         if result.timed_out:
             return HookResult(
                 status="timeout", reason=f"timed out after {timeout:g}s", duration=duration
             )
         if self.fixer:
-            changed = ctx.files.refresh(prepared.inputs)
+            changed = ctx.files.refresh(files)
             ok = result.exit_code in (0, *self.findings_exit)
             return HookResult(
                 status=("fixed" if changed else "passed") if ok else "error",

@@ -25,6 +25,8 @@ from spruce.workflow.process import ProcessResult, run_process
 
 _PLUGIN: Final = "spruce_pytest_plugin"
 _LINE_LIMIT: Final = 1 << 20
+_READ_SIZE: Final = 1 << 16
+_GATHER: Final = 0.005  # seconds a test's event may wait for the next ones to share a batch
 _NO_TESTS: Final = 5
 
 
@@ -95,28 +97,41 @@ class PytestHook:
         transport, _ = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader), pipe
         )
-        total: int | None = None
+        total: list[int | None] = [None]
+        pending = b""
         try:
-            while line := await reader.readline():
-                with contextlib.suppress(ValueError, TypeError, KeyError):
-                    message = json.loads(line)
-                    if message.get("kind") == "collected":
-                        total = int(message["total"])
-                        continue
-                    text = message["message"]
-                    case = TestCase(
-                        nodeid=_utf8(message["nodeid"]),
-                        outcome=message["outcome"],
-                        duration=float(message["duration"]),
-                        path=_utf8(message["path"]),
-                        line=message["line"],
-                        message=None if text is None else _utf8(text),
-                    )
-                    cases.append(case)
-                    if ctx.on_test_case is not None:
-                        await ctx.on_test_case(case, total)
+            while chunk := await reader.read(_READ_SIZE):
+                *lines, pending = (pending + chunk).split(b"\n")
+                if len(pending) > _LINE_LIMIT:
+                    pending = b""  # a line no test report makes; drop it rather than grow
+                for line in lines:
+                    await self._case(ctx, line, cases, total)
+                # Fast tests report every millisecond or so: gathering them for a moment lets
+                # the bus and its subscribers handle them in batches, not one wake-up each.
+                await anyio.sleep(_GATHER)
         finally:
             transport.close()
+
+    async def _case(
+        self, ctx: HookContext, line: bytes, cases: list[TestCase], total: list[int | None]
+    ) -> None:
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            message = json.loads(line)
+            if message.get("kind") == "collected":
+                total[0] = int(message["total"])
+                return
+            text = message["message"]
+            case = TestCase(
+                nodeid=_utf8(message["nodeid"]),
+                outcome=message["outcome"],
+                duration=float(message["duration"]),
+                path=_utf8(message["path"]),
+                line=message["line"],
+                message=None if text is None else _utf8(text),
+            )
+            cases.append(case)
+            if ctx.on_test_case is not None:
+                await ctx.on_test_case(case, total[0])
 
 
 def _utf8(value: object) -> str:

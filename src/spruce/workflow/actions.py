@@ -18,7 +18,7 @@ from spruce.events import WorkflowEvent as E
 from spruce.hooks.base import MAX_DETAILS, Hook, HookContext, HookResult, Prepared, TestCase
 from spruce.hooks.batches import balanced_chunks, merge_results
 from spruce.workflow.cache import CONFIG_FILES, ResultCache, cache_key
-from spruce.workflow.definitions import PhaseName
+from spruce.workflow.definitions import IN_PROCESS, PhaseName
 
 _PHASE_EVENTS: Final = {
     "fast_hooks": (E.FAST_HOOKS_STARTED, E.FAST_HOOKS_COMPLETED, E.FAST_HOOKS_FAILED),
@@ -236,7 +236,7 @@ def _start_rank(hook: Hook) -> int:
     spec = hook.spec
     if spec.id in _SLOWEST_FIRST:
         return _SLOWEST_FIRST.index(spec.id)
-    return len(_SLOWEST_FIRST) + (1 if spec.tool == "spruce" else 0)
+    return len(_SLOWEST_FIRST) + (1 if spec.tool == IN_PROCESS else 0)
 
 
 async def _hook_phase(job: JobContext, phase: PhaseName) -> str:

@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final, TypeVar
 
+import msgspec
+
 from spruce.errors import CursorReset, StoreError
 from spruce.events import Event, decode_event, encode_event
 from spruce.store.base import (
@@ -193,17 +195,14 @@ class SQLiteEventLog:
                 raise StoreError(
                     f"job {event.job_id}: seq {event.seq} does not follow {record.last_seq}"
                 )
-            status: JobStatus | None = end_status(event)
-            record = JobRecord(
-                job_id=record.job_id,
-                workflow=record.workflow,
-                project=record.project,
-                status=status or record.status,
-                started_at=record.started_at,
-                ended_at=event.timestamp if status else record.ended_at,
-                last_seq=event.seq,
-                first_seq=record.first_seq,
-            )
+            # A new record only when the status changes; otherwise just move last_seq (hot path).
+            status: JobStatus | None = end_status(event) if event.is_end else None
+            if status is not None:
+                record = msgspec.structs.replace(
+                    record, status=status, ended_at=event.timestamp, last_seq=event.seq
+                )
+            else:
+                record = msgspec.structs.replace(record, last_seq=event.seq)
             jobs[event.job_id] = (record, is_new)
         return jobs
 

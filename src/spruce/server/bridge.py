@@ -3,6 +3,9 @@ job.
 
 A joining client registers its bounded queue first (live events start to collect), then reads the
 log after its cursor, then drains the queue dropping what it already sent: no gap, no duplicate.
+A client costs one task, its socket's own, parked in `receive()` once live so that a client going
+away is noticed at once; live events are written from the routing task to every ready socket,
+and a sender task exists only while a client has a backlog (a paused socket, a gap to fill).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ class BridgeLimits:
 
     queue_size: int = 1024
     max_clients: int = 2000
-    resync_after: float = 15.0  # an idle job client re-reads the log this often: a safety net
+    resync_after: float = 15.0  # live job clients behind the log catch up this often: a safety net
     close_timeout: float = 5.0
 
 
@@ -71,9 +74,9 @@ class BridgeStats:
 class _Client(Generic[_T]):
     """One socket: its bounded queue of live items, its session task, the close asked for.
 
-    The session task (uvicorn's, serving the socket) sits in `receive()` so that a client going
-    away is noticed at once; live items are sent by a sender task that exists only while the
-    queue is not empty.  Thousands of idle clients thus cost one task each and no timer.
+    The session task (uvicorn's, serving the socket) sits in `receive()` once live; queued items
+    are sent by a sender task that exists only while the queue is not empty.  Thousands of idle
+    clients thus cost one task each and no timer.
     """
 
     __slots__ = ("close_code", "close_reason", "items", "live", "sender", "session", "ws")
@@ -269,11 +272,9 @@ class EventBusWebSocketBridge:
         try:
             if rest is not None:
                 await _finish(*rest)
-            if ended:
-                pass
-            elif isinstance(client, _JobClient):
+            if not ended and isinstance(client, _JobClient):
                 ended = await self._drain_job(client)
-            else:
+            elif not ended:
                 ended = await self._drain_fire(cast(_FireClient, client))
             if ended:
                 self._stop(client, CloseCode.DONE, "job ended")

@@ -26,7 +26,7 @@ from spruce.workflow.process import ProcessResult, run_process
 _PLUGIN: Final = "spruce_pytest_plugin"
 _LINE_LIMIT: Final = 1 << 20
 _READ_SIZE: Final = 1 << 16
-_GATHER: Final = 0.005  # seconds a test's event may wait for the next ones to share a batch
+_GATHER: Final = 0.05  # seconds the reports of a burst of fast tests gather into one batch
 _NO_TESTS: Final = 5
 
 
@@ -106,8 +106,9 @@ class PytestHook:
                     pending = b""  # a line no test report makes; drop it rather than grow
                 for line in lines:
                     await self._case(ctx, line, cases, total)
-                # Fast tests report every millisecond or so: gathering them for a moment lets
-                # the bus and its subscribers handle them in batches, not one wake-up each.
+                # A report after a quiet spell is published at once; fast tests report every
+                # millisecond or so, and gathering those for a moment lets the bus and its
+                # subscribers handle them in batches, not one wake-up each.
                 await anyio.sleep(_GATHER)
         finally:
             transport.close()

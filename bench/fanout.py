@@ -155,10 +155,18 @@ async def serve_peer(port: int, events: int, rate: float) -> None:
 
     clients: set[WebSocket] = set()
 
+    def wire(seq: int, kind: str, t: float) -> str:
+        # The same JSON as spruce's events: clients parse as many bytes from either server.
+        return json.dumps(
+            {"event": kind, "job_id": JOB, "seq": seq, "step_id": "fast_hooks/x",
+             "timestamp": t or time.time(), "data": {"t": t}},
+            separators=(",", ":"),
+        )  # fmt: skip
+
     async def socket(ws: WebSocket) -> None:
         await ws.accept()
         clients.add(ws)
-        await ws.send_text(json.dumps({"seq": 1, "data": {"t": 0}}))
+        await ws.send_text(wire(1, "workflow_session_initializing", 0))
         try:
             while (await ws.receive())["type"] != "websocket.disconnect":
                 pass
@@ -166,7 +174,8 @@ async def serve_peer(port: int, events: int, rate: float) -> None:
             clients.discard(ws)
 
     async def emit(i: int) -> None:
-        text = json.dumps({"seq": i + 2, "data": {"t": time.time()}})
+        kind = "workflow_completed" if i == events - 2 else "hook_started"
+        text = wire(i + 2, kind, time.time())
         for ws in list(clients):
             with contextlib.suppress(Exception):
                 await ws.send_text(text)

@@ -3,7 +3,6 @@ plugin in `pytest_plugin.py`, never by reading pytest's terminal output."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -21,12 +20,12 @@ from spruce.hooks.base import Finding, HookContext, HookResult, Prepared, TestCa
 from spruce.hooks.tool import env_fingerprint, output_tail, tool_env
 from spruce.workflow.catalog import install_hint, tool_python
 from spruce.workflow.definitions import HOOKS_BY_ID, HookSpec
-from spruce.workflow.process import ProcessResult, run_process
+from spruce.workflow.process import ProcessResult, open_pipe, poll_pipe, run_process
 
 _PLUGIN: Final = "spruce_pytest_plugin"
 _LINE_LIMIT: Final = 1 << 20
-_READ_SIZE: Final = 1 << 16
-_GATHER: Final = 0.05  # seconds the reports of a burst of fast tests gather into one batch
+_POLL: Final = 0.02  # seconds between two looks at the plugin's reports: their most delay
+_OUTPUT_POLL: Final = 0.1  # pytest's own output is only read for an error's reason
 _NO_TESTS: Final = 5
 
 
@@ -62,7 +61,7 @@ class PytestHook:
         shutil.copyfile(pytest_plugin.__file__, ctx.scratch / f"{_PLUGIN}.py")
         env = tool_env()
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ctx.scratch), env.get("PYTHONPATH")]))
-        read_fd, write_fd = os.pipe()
+        read_fd, write_fd = open_pipe()
         env[pytest_plugin.ENV_FD] = str(write_fd)
         cases: list[TestCase] = []
         write_open = [True]
@@ -83,6 +82,7 @@ class PytestHook:
                         env=env,
                         pass_fds=(write_fd,),
                         on_spawn=close_writer,
+                        poll=_OUTPUT_POLL,
                     )
                 finally:
                     close_writer()
@@ -91,27 +91,20 @@ class PytestHook:
         return _result(result, cases, timeout, time.monotonic() - started)
 
     async def _read_cases(self, ctx: HookContext, fd: int, cases: list[TestCase]) -> None:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=_LINE_LIMIT)
-        pipe = os.fdopen(fd, "rb")
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), pipe
-        )
         total: list[int | None] = [None]
         pending = b""
         try:
-            while chunk := await reader.read(_READ_SIZE):
-                *lines, pending = (pending + chunk).split(b"\n")
-                if len(pending) > _LINE_LIMIT:
-                    pending = b""  # a line no test report makes; drop it rather than grow
-                for line in lines:
-                    await self._case(ctx, line, cases, total)
-                # A report after a quiet spell is published at once; fast tests report every
-                # millisecond or so, and gathering those for a moment lets the bus and its
-                # subscribers handle them in batches, not one wake-up each.
-                await anyio.sleep(_GATHER)
+            # Looked at every few milliseconds rather than woken by each report: fast tests
+            # report every millisecond or so, and then the bus handles them in batches.
+            async with contextlib.aclosing(poll_pipe(fd, interval=_POLL)) as blocks:
+                async for block in blocks:
+                    *lines, pending = (pending + block).split(b"\n")
+                    if len(pending) > _LINE_LIMIT:
+                        pending = b""  # a line no test report makes; drop it rather than grow
+                    for line in lines:
+                        await self._case(ctx, line, cases, total)
         finally:
-            transport.close()
+            os.close(fd)
 
     async def _case(
         self, ctx: HookContext, line: bytes, cases: list[TestCase], total: list[int | None]

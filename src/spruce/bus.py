@@ -18,9 +18,9 @@ from typing import Any, Final, Self
 import anyio
 import msgspec
 
-from spruce.errors import CursorReset, StoreError
+from spruce.errors import StoreError
 from spruce.events import Event, WorkflowEvent, check_job_id, encode_event
-from spruce.store.base import EventLog, follow_all, follow_job
+from spruce.store.base import EventLog, follow_job, tail_all
 
 Handler = Callable[[Event], None] | Callable[[Event], Awaitable[None]]
 
@@ -419,17 +419,6 @@ class WorkflowEventBus:
                 await asyncio.sleep(0.005)
 
     async def _tail(self, after: str | None) -> None:
-        while True:
-            try:
-                async for _cursor, event in follow_all(self.log, after=after, poll=0.5):
-                    after = _cursor
-                    if event.job_id not in self._local_jobs:
-                        self.ingest([event])
-            except asyncio.CancelledError:
-                raise
-            except CursorReset as reset:
-                _log.warning("the event log removed events past this reader: %s", reset)
-                after = str(reset.resume_after)
-            except Exception as exc:  # a lost connection: resume after a pause
-                _log.warning("following the event log failed (%s); retrying", exc)
-                await asyncio.sleep(0.5)
+        async for _cursor, event in tail_all(self.log, after=after):
+            if event.job_id not in self._local_jobs:
+                self.ingest([event])

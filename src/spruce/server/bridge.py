@@ -24,7 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDiscon
 from spruce.bus import Subscription, WorkflowEventBus
 from spruce.errors import CursorReset, UsageError
 from spruce.events import Event, encode_event
-from spruce.store.base import EventLog, follow_all
+from spruce.store.base import EventLog, tail_all
 
 _log: Final = logging.getLogger("spruce.server.bridge")
 _T = TypeVar("_T")
@@ -203,25 +203,11 @@ class EventBusWebSocketBridge:
             self._stop(client, CloseCode.DONE, "job ended")
 
     async def _follow(self, after: str | None) -> None:
-        while True:
-            try:
-                async for cursor, event in follow_all(self.log, after=after, poll=0.5):
-                    after = cursor
-                    if self._firehose:
-                        item: _FireItem = (
-                            cursor,
-                            event.job_id,
-                            event.seq,
-                            _with_cursor(cursor, event),
-                        )
-                        for client in list(self._firehose):
-                            self._offer(client, item)
-            except CursorReset as exc:
-                _log.warning("firehose follower: %s; resuming at the earliest event", exc)
-                after = None
-            except Exception as exc:  # a lost store connection: resume from the last cursor
-                _log.warning("firehose follower failed (%s); retrying", exc)
-                await asyncio.sleep(0.5)
+        async for cursor, event in tail_all(self.log, after=after):
+            if self._firehose:
+                item: _FireItem = (cursor, event.job_id, event.seq, _with_cursor(cursor, event))
+                for client in list(self._firehose):
+                    self._offer(client, item)
 
     async def _resync(self) -> None:
         """A safety net: live job clients behind the log (an event the bus never handed over,

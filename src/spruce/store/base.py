@@ -7,13 +7,15 @@ offers one all-jobs stream (the firehose) addressed by an opaque string cursor.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Final, Literal, Protocol
 
 import msgspec
 
-from spruce.errors import UnknownJobError, UsageError
+from spruce.errors import CursorReset, UnknownJobError, UsageError
 from spruce.events import Event, WorkflowEvent
 
 JobStatus = Literal["running", "passed", "failed", "error", "cancelled"]
@@ -23,6 +25,7 @@ _END_STATUS: Final[dict[WorkflowEvent, JobStatus]] = {
     WorkflowEvent.WORKFLOW_CANCELLED: "cancelled",
 }
 READ_LIMIT: Final = 1000
+_log: Final = logging.getLogger("spruce.store")
 
 
 class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -170,6 +173,43 @@ async def follow_job(
                 return
         if not events:
             await log.wait(seen, poll)
+
+
+async def tail_all(
+    log: EventLog, *, after: str | None = None, poll: float = 0.5, retry: float = 0.5
+) -> AsyncIterator[tuple[str, Event]]:
+    """`follow_all` that never gives up: a removed cursor resumes at the earliest stored event
+    (logged, not silent), a failing store is retried after `retry` seconds."""
+    while True:
+        try:
+            async for cursor, event in follow_all(log, after=after, poll=poll):
+                after = cursor
+                yield cursor, event
+        except CursorReset as reset:
+            _log.warning("the event log removed events past this reader: %s", reset)
+            after = str(reset.resume_after)
+        except Exception as exc:  # a lost store connection: resume from the last cursor
+            _log.warning("following the event log failed (%s); retrying", exc)
+            await asyncio.sleep(retry)
+
+
+class AutoRetention:
+    """When a log applies its URL's retention by itself: after a job ends, once a minute."""
+
+    INTERVAL: Final = 60.0
+
+    def __init__(self) -> None:
+        self._last = -self.INTERVAL
+
+    def due(self, events: Sequence[Event]) -> bool:
+        """Whether this batch (it holds an end event) should trigger a gc pass now."""
+        if not any(event.is_end for event in events):
+            return False
+        now = time.monotonic()
+        if now - self._last < self.INTERVAL:
+            return False
+        self._last = now
+        return True
 
 
 async def follow_all(

@@ -31,6 +31,7 @@ from spruce.errors import CursorReset, StoreError, StoreURLError, UsageError
 from spruce.events import Event, check_job_id, decode_event, encode_event, is_valid_job_id
 from spruce.store.base import (
     READ_LIMIT,
+    AutoRetention,
     ChangeSignal,
     GcReport,
     JobRecord,
@@ -51,7 +52,6 @@ _SOCKET_TIMEOUT: Final = 5.0
 _CONNECT_TIMEOUT: Final = 2.0
 _BACKOFF: Final = (0.05, 2.0)  # first and longest pause between reconnect attempts
 _FLUSH_CHUNK: Final = 2000
-_AUTO_GC_INTERVAL: Final = 60.0
 _EXACT_CAP_BELOW: Final = 1000  # smaller per-job caps are kept exactly, larger ones with "~"
 _Item = tuple[Event, bytes]
 # What XRANGE answers when responses are not decoded: (entry id, {field: value}) pairs.
@@ -114,7 +114,7 @@ class RedisEventLog:
         self._max_buffered_bytes = max_buffered_bytes
         self._close_timeout = close_timeout
         self._firehose_maxlen = firehose_maxlen
-        self._last_auto_gc = -_AUTO_GC_INTERVAL
+        self._auto_retention = AutoRetention()
         self._signal = ChangeSignal()
         self._redis: Redis | None = None
         self._listen_client: Redis | None = None
@@ -259,7 +259,7 @@ class RedisEventLog:
                 self._hold(items)
                 return
         self._signal.bump()
-        if any(event.is_end for event in events):
+        if self._auto_retention.due(events):
             await self._auto_gc()
 
     async def _send(self, items: Sequence[_Item], *, lenient: bool) -> None:
@@ -479,11 +479,7 @@ class RedisEventLog:
     # retention -----------------------------------------------------------------------------
 
     async def _auto_gc(self) -> None:
-        """Apply the URL's retention after a job ends, at most once a minute per process."""
-        now = time.monotonic()
-        if now - self._last_auto_gc < _AUTO_GC_INTERVAL:
-            return
-        self._last_auto_gc = now
+        """Apply the URL's retention; housekeeping never fails the append that triggered it."""
         try:
             await self.gc(self.retention)
         except StoreError as exc:  # retention is housekeeping: it never fails an append

@@ -22,6 +22,7 @@ from spruce.errors import CursorReset, StoreError
 from spruce.events import Event, decode_event, encode_event
 from spruce.store.base import (
     READ_LIMIT,
+    AutoRetention,
     ChangeSignal,
     GcReport,
     JobRecord,
@@ -59,7 +60,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 _BUSY_TIMEOUT_MS: Final = 30_000
 _POLL_SECONDS: Final = 0.01
 _LOCK_RETRIES: Final = 50
-_AUTO_GC_INTERVAL: Final = 60.0
 _log: Final = logging.getLogger("spruce.store.sqlite")
 
 
@@ -78,7 +78,7 @@ class SQLiteEventLog:
         self._reader: sqlite3.Connection | None = None
         self._poller: asyncio.Task[None] | None = None
         self._data_version = 0
-        self._last_auto_gc = -_AUTO_GC_INTERVAL
+        self._auto_retention = AutoRetention()
 
     @property
     def version(self) -> int:
@@ -142,19 +142,11 @@ class SQLiteEventLog:
         rows = [(e.job_id, e.seq, encode_event(e)) for e in events]
         await self._on_writer(lambda: _retry_locked(lambda: self._write(events, rows)))
         self._signal.bump()
-        if any(event.is_end for event in events) and self._auto_gc_due():
+        if self._auto_retention.due(events):
             try:
                 await self.gc(self.retention)
             except StoreError as exc:  # retention is housekeeping: it never fails an append
                 _log.warning("automatic retention on %s failed: %s", self.url, exc)
-
-    def _auto_gc_due(self) -> bool:
-        """Apply the URL's retention after a job ends, at most once a minute per process."""
-        now = time.monotonic()
-        if now - self._last_auto_gc < _AUTO_GC_INTERVAL:
-            return False
-        self._last_auto_gc = now
-        return True
 
     def _write(self, events: Sequence[Event], rows: list[tuple[str, int, bytes]]) -> None:
         conn = self._require(self._writer)

@@ -64,6 +64,10 @@ END_EVENTS: Final = frozenset(
     }
 )
 
+HOOK_END_EVENTS: Final = frozenset(
+    {WorkflowEvent.HOOK_COMPLETED, WorkflowEvent.HOOK_FAILED, WorkflowEvent.HOOK_SKIPPED}
+)
+
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):
     """One event of one job, exactly as it travels on the wire and sits in the log."""

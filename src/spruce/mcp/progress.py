@@ -7,11 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spruce.events import Event, WorkflowEvent
-
-_HOOK_ENDS = frozenset(
-    {WorkflowEvent.HOOK_COMPLETED, WorkflowEvent.HOOK_FAILED, WorkflowEvent.HOOK_SKIPPED}
-)
+from spruce.events import HOOK_END_EVENTS, Event, WorkflowEvent
 
 
 @dataclass
@@ -30,7 +26,7 @@ class JobProgress:
         data = event.data
         if kind is WorkflowEvent.WORKFLOW_SESSION_READY:
             self.hooks_total = _count(data.get("hooks_total"))
-        elif kind in _HOOK_ENDS:
+        elif kind in HOOK_END_EVENTS:
             self.hooks_done += 1
         elif kind is WorkflowEvent.TEST_PHASE_STARTED:
             self.tests_total = _count(data.get("total"))

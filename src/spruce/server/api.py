@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from spruce.errors import CursorReset, JobExistsError, UsageError
-from spruce.events import Event, event_to_dict, is_valid_job_id
+from spruce.events import event_to_dict, is_valid_job_id
 from spruce.server.bridge import CloseCode, EventBusWebSocketBridge
 from spruce.server.metrics import render_metrics
 from spruce.store.base import READ_LIMIT, EventLog
@@ -120,18 +120,13 @@ class Api:
             return _bad_job_id(job_id)
         if await self.log.get_job(job_id) is None:
             return error(404, f"no job {job_id!r}")
-        from spruce.report.result import build_result
+        from spruce.report.result import ResultBuilder
 
-        events = await self._all_events(job_id)
-        return JSONResponse(build_result(events))
-
-    async def _all_events(self, job_id: str) -> list[Event]:
-        events: list[Event] = []
-        after = 0
-        while page := await self.log.read(job_id, after=after):
-            events.extend(page)
-            after = page[-1].seq
-        return events
+        builder = ResultBuilder(job_id)  # folded page by page: no list of the whole job
+        while page := await self.log.read(job_id, after=builder.last_seq):
+            for event in page:
+                builder.add(event)
+        return JSONResponse(builder.result())
 
     async def get_events(self, request: Request) -> Response:
         job_id = request.path_params["job_id"]
@@ -161,11 +156,10 @@ class Api:
             body = msgspec.json.decode(await request.body(), type=StartRequest)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             return error(400, f"invalid body: {exc}")
-        from spruce.jobs import ProjectNotAllowedError, RunnerBusyError, resolve_project
+        from spruce.jobs import ProjectNotAllowedError, RunnerBusyError
 
-        try:
-            project = resolve_project(body.project, self.roots)
-            job_id = await self.runner.start(str(project), workflow=body.workflow)
+        try:  # the runner checks the project against its roots
+            job_id = await self.runner.start(body.project, workflow=body.workflow)
         except ProjectNotAllowedError as exc:
             return error(403, str(exc))
         except JobExistsError as exc:

@@ -5,11 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from spruce.events import Event, WorkflowEvent
-
-_HOOK_ENDS = frozenset(
-    {WorkflowEvent.HOOK_COMPLETED, WorkflowEvent.HOOK_FAILED, WorkflowEvent.HOOK_SKIPPED}
-)
+from spruce.events import HOOK_END_EVENTS, Event, WorkflowEvent
 
 
 @dataclass
@@ -37,7 +33,7 @@ class MetricsCollector:
         duration = data.get("duration")
         if event.is_end:
             self.jobs_ended[status or "unknown"] += 1
-        elif event.event in _HOOK_ENDS:
+        elif event.event in HOOK_END_EVENTS:
             self._add(self.hooks, (str(data.get("hook", "?")), status), duration)
         elif event.event is WorkflowEvent.TEST_CASE_COMPLETED:
             self.test_cases[str(data.get("outcome", "unknown"))] += 1

@@ -19,13 +19,10 @@ from rich.table import Table
 from rich.text import Text
 
 from spruce.bus import Subscription, WorkflowEventBus
-from spruce.events import Event, WorkflowEvent
+from spruce.events import HOOK_END_EVENTS, Event, WorkflowEvent
 from spruce.report.result import ResultBuilder
 from spruce.report.text import closing_line, format_duration, render_findings
 
-_HOOK_ENDS: Final = frozenset(
-    {WorkflowEvent.HOOK_COMPLETED, WorkflowEvent.HOOK_FAILED, WorkflowEvent.HOOK_SKIPPED}
-)
 _PHASE_ENDS: Final = frozenset(
     {
         WorkflowEvent.CONFIG_PHASE_COMPLETED,
@@ -199,7 +196,7 @@ class WorkflowProgressMonitor:
 def plain_line(event: Event) -> str | None:
     """The plain-mode line for an event, or None when the event gets no line of its own."""
     data = event.data
-    if event.event in _HOOK_ENDS:
+    if event.event in HOOK_END_EVENTS:
         name = f"{data.get('phase', '?')}/{data.get('hook', '?')}"
         findings = _int(data.get("findings")) or 0
         notes = [f"{findings} finding{'s' * (findings != 1)}"] if findings else []

@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 PhaseName = Literal["fast_hooks", "code_cleaning", "comprehensive_hooks", "tests"]
-HOOK_PHASES: Final[tuple[PhaseName, ...]] = ("fast_hooks", "comprehensive_hooks")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -50,6 +50,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     hook_timeout: PositiveFloat = DEFAULT_HOOK_TIMEOUT
     exclude: tuple[str, ...] = ()
     large_file_kb: Annotated[int, msgspec.Meta(gt=0)] = 500
+    # Run the test suite beside the read-only checks once no phase before it writes files.
+    start_tests_early: bool = True
     hooks: dict[str, HookConfig] = msgspec.field(default_factory=dict)
     custom: tuple[CustomHook, ...] = ()
 

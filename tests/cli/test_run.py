@@ -119,6 +119,6 @@ def test_sigint_cancels_the_job_with_exit_130_and_no_orphans(tmp_path: Path) -> 
     out, _ = process.communicate(timeout=30)
     assert process.returncode == 130
     assert json.loads(out)["status"] == "cancelled"
-    from tests.workflow.test_engine import _alive
+    from tests.workflow.runner import alive
 
-    assert not [int(pid) for pid in pids.read_text().split() if _alive(int(pid))]
+    assert not [int(pid) for pid in pids.read_text().split() if alive(int(pid))]

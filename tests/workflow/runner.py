@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Final
 
+import anyio
+import pytest
+
+from spruce.bus import WorkflowEventBus
 from spruce.container import open_services
 from spruce.events import Event
 from spruce.workflow.definitions import WORKFLOWS
@@ -21,6 +26,14 @@ def copy_sample(name: str, into: Path) -> Path:
     return target
 
 
+def _engine(
+    bus: WorkflowEventBus, project: Path, workflow: str, job_id: str, options: RunOptions
+) -> WorkflowEngine:
+    return WorkflowEngine(
+        bus, job_id=job_id, project=project, workflow=WORKFLOWS[workflow], options=options
+    )
+
+
 async def run_workflow(
     project: Path,
     *,
@@ -32,19 +45,11 @@ async def run_workflow(
     job_id: str = "job1",
 ) -> tuple[JobOutcome, list[Event]]:
     """Run one job to its end on an in-memory log; return its outcome and every event."""
+    options = RunOptions(
+        fix=fix, fail_fast=fail_fast, no_cache=no_cache or cache_dir is None, cache_dir=cache_dir
+    )
     async with open_services(store_url="memory://") as services:
-        engine = WorkflowEngine(
-            services.bus,
-            job_id=job_id,
-            project=project,
-            workflow=WORKFLOWS[workflow],
-            options=RunOptions(
-                fix=fix,
-                fail_fast=fail_fast,
-                no_cache=no_cache or cache_dir is None,
-                cache_dir=cache_dir,
-            ),
-        )
+        engine = _engine(services.bus, project, workflow, job_id, options)
         outcome = await engine.run()
         events = await services.log.read(job_id, after=0, limit=100_000)
     return outcome, events
@@ -54,3 +59,41 @@ def hook_ends(events: list[Event]) -> dict[str, Event]:
     """The end event of each hook by step id (`phase/hook`)."""
     ends = ("hook_completed", "hook_failed", "hook_skipped")
     return {e.step_id or "": e for e in events if e.event.value in ends}
+
+
+def alive(pid: int) -> bool:
+    """Whether a process still runs (a zombie waiting for a reaper that is not us does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
+
+
+async def wait_for_pids(path: Path) -> list[int]:
+    """The pids the `sleepy` sample's test writes (its own and its child's) once it runs."""
+    with anyio.fail_after(60):
+        while not path.exists() or len(path.read_text().split()) < 2:
+            await anyio.sleep(0.1)
+    return [int(pid) for pid in path.read_text().split()]
+
+
+def sleepy_sample(into: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A copy of the `sleepy` sample, and the file its test will write its pids to."""
+    pids_file = into / "pids.txt"
+    monkeypatch.setenv("SLEEPY_PIDS", str(pids_file))
+    return copy_sample("sleepy", into), pids_file
+
+
+async def cancel_once_sleeping(
+    project: Path, *, workflow: str, job_id: str, pids_file: Path
+) -> tuple[list[int], list[Event]]:
+    """Run a `sleepy` job, cancel it once its test sleeps; the test's pids and the events."""
+    async with open_services(store_url="memory://") as services:
+        engine = _engine(services.bus, project, workflow, job_id, RunOptions(no_cache=True))
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(engine.run)
+            pids = await wait_for_pids(pids_file)
+            engine.cancel("stop")
+        return pids, await services.log.read(job_id, after=0)

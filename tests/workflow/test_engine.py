@@ -6,14 +6,18 @@ import os
 from collections import Counter
 from pathlib import Path
 
-import anyio
 import pytest
 
-from spruce.container import open_services
 from spruce.events import Event
-from spruce.workflow.definitions import WORKFLOWS
-from spruce.workflow.engine import RunOptions, WorkflowEngine
-from tests.workflow.runner import copy_sample, hook_ends, run_workflow
+from tests.workflow.runner import (
+    alive,
+    cancel_once_sleeping,
+    copy_sample,
+    hook_ends,
+    run_workflow,
+    sleepy_sample,
+    wait_for_pids,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -116,43 +120,14 @@ async def test_fail_fast_reports_the_rest_as_not_run(tmp_path: Path) -> None:
     assert all("fail-fast" in e.data["reason"] for e in later)
 
 
-def _alive(pid: int) -> bool:
-    """Whether a process still runs (a zombie waiting for a reaper that is not us does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
-
-
-async def _wait_for_pids(path: Path) -> list[int]:
-    with anyio.fail_after(60):
-        while not path.exists() or len(path.read_text().split()) < 2:
-            await anyio.sleep(0.1)
-    return [int(pid) for pid in path.read_text().split()]
-
-
 async def test_cancelling_a_job_kills_its_processes_and_ends_it_cancelled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project = copy_sample("sleepy", tmp_path)
-    pids_file = tmp_path / "pids.txt"
-    monkeypatch.setenv("SLEEPY_PIDS", str(pids_file))
-    async with open_services(store_url="memory://") as services:
-        engine = WorkflowEngine(
-            services.bus,
-            job_id="sleepy",
-            project=project,
-            workflow=WORKFLOWS["tests"],
-            options=RunOptions(no_cache=True),
-        )
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(engine.run)
-            pids = await _wait_for_pids(pids_file)
-            engine.cancel("stop")
-        events = await services.log.read("sleepy", after=0)
-    assert not [pid for pid in pids if _alive(pid)]
+    project, pids_file = sleepy_sample(tmp_path, monkeypatch)
+    pids, events = await cancel_once_sleeping(
+        project, workflow="tests", job_id="sleepy", pids_file=pids_file
+    )
+    assert not [pid for pid in pids if alive(pid)]
     assert_well_formed(events)
     assert events[-1].event.value == "workflow_cancelled"
     assert events[-1].data["status"] == "cancelled" and events[-1].data["exit_code"] == 130
@@ -172,7 +147,7 @@ async def test_a_hook_timeout_kills_the_process_group(
     assert_well_formed(events)
     end = hook_ends(events)["tests/pytest"]
     assert (end.event.value, end.data["status"]) == ("hook_failed", "timeout")
-    assert not [pid for pid in await _wait_for_pids(pids_file) if _alive(pid)]
+    assert not [pid for pid in await wait_for_pids(pids_file) if alive(pid)]
 
 
 async def test_a_job_timeout_ends_the_job_failed(
@@ -187,7 +162,7 @@ async def test_a_job_timeout_ends_the_job_failed(
     assert_well_formed(events)
     assert events[-1].event.value == "workflow_failed"
     assert hook_ends(events)["tests/pytest"].data["status"] == "timeout"
-    assert not [pid for pid in await _wait_for_pids(tmp_path / "pids.txt") if _alive(pid)]
+    assert not [pid for pid in await wait_for_pids(tmp_path / "pids.txt") if alive(pid)]
 
 
 async def test_fix_cleans_the_files_and_reports_them(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from spruce.workflow.process import run_process
-from tests.workflow.test_engine import _alive
+from tests.workflow.runner import alive
 
 pytestmark = pytest.mark.anyio
 
@@ -30,7 +30,7 @@ async def test_a_timeout_kills_the_child_and_its_children(tmp_path: Path) -> Non
     )
     result = await run_process([sys.executable, "-c", code], cwd=tmp_path, timeout=2)
     assert result.timed_out and result.exit_code is None
-    assert not _alive(int(pid_file.read_text()))
+    assert not alive(int(pid_file.read_text()))
 
 
 async def test_output_beyond_the_limit_is_dropped_not_buffered(

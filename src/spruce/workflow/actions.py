@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -31,6 +33,7 @@ _PHASE_EVENTS: Final = {
     "tests": (E.TEST_PHASE_STARTED, E.TEST_PHASE_COMPLETED, E.TEST_PHASE_FAILED),
 }
 _STRATEGY: Final = {"fast_hooks": "fast", "comprehensive_hooks": "comprehensive"}
+_EARLY_GRACE: Final = 10.0  # seconds a cancelled early test run has to publish its end
 _PASSING: Final = frozenset({"passed", "fixed", "skipped"})
 # Built-in tools, slowest first on typical projects (measured on idna and tomli).
 _SLOWEST_FIRST: Final = ("mypy", "bandit", "vulture", "codespell", "ruff-format", "ruff-check")
@@ -52,7 +55,6 @@ class JobContext:
     stop_reason: str | None = None  # set once --fail-fast stops scheduling
     cancel_reason: str | None = None  # set when the job is cancelled (else a cancel is a timeout)
     config_digests: tuple[tuple[str, str], ...] = ()
-    test_cases: list[TestCase] = field(default_factory=list)  # as published, live or cached
 
     async def publish(self, event: E, step_id: str | None, data: dict[str, Any]) -> None:
         """Publish one event of this job."""
@@ -66,6 +68,9 @@ class JobContext:
                 (name, files.digest(name)) for name in CONFIG_FILES if (files.root / name).is_file()
             ) or (("", ""),)
         return self.config_digests
+
+
+Publish = Callable[[E, str | None, dict[str, Any]], Awaitable[None]]
 
 
 def hook_data(hook_id: str, phase: str, result: HookResult) -> dict[str, Any]:
@@ -92,28 +97,40 @@ def _end_event(status: str) -> E:
     return E.HOOK_COMPLETED if status in _PASSING else E.HOOK_FAILED
 
 
-async def run_hook(job: JobContext, phase: PhaseName, hook: Hook) -> HookResult:
-    """Run one hook (or answer it from the cache) between HOOK_STARTED and its end event."""
+async def run_hook(
+    job: JobContext,
+    phase: PhaseName,
+    hook: Hook,
+    *,
+    ctx: HookContext | None = None,
+    publish: Publish | None = None,
+) -> HookResult:
+    """Run one hook (or answer it from the cache) between HOOK_STARTED and its end event.
+
+    `ctx` and `publish` default to the job's; the tests phase passes its own (a test sink, and
+    a publisher that may hold its events until the phase's turn)."""
+    ctx = ctx or job.hooks
+    publish = publish or job.publish
     hook_id = hook.spec.id
     step = f"{phase}/{hook_id}"
     if job.stop_reason is not None:
         result = HookResult(status="skipped", reason=job.stop_reason)
-        await job.publish(E.HOOK_SKIPPED, step, hook_data(hook_id, phase, result))
+        await publish(E.HOOK_SKIPPED, step, hook_data(hook_id, phase, result))
         return result
-    prepared = hook.prepare(job.hooks)
+    prepared = hook.prepare(ctx)
     if isinstance(prepared, str):
         result = HookResult(status="skipped", reason=prepared)
-        await job.publish(E.HOOK_SKIPPED, step, hook_data(hook_id, phase, result))
+        await publish(E.HOOK_SKIPPED, step, hook_data(hook_id, phase, result))
         return result
     if not prepared.inputs:
         result = HookResult(status="skipped", reason="no matching files")
-        await job.publish(E.HOOK_SKIPPED, step, hook_data(hook_id, phase, result))
+        await publish(E.HOOK_SKIPPED, step, hook_data(hook_id, phase, result))
         return result
-    await job.publish(E.HOOK_STARTED, step, {"hook": hook_id, "phase": phase})
+    await publish(E.HOOK_STARTED, step, {"hook": hook_id, "phase": phase})
     started = time.monotonic()
     result = HookResult(status="error", reason="did not finish")
     try:
-        result = await _answer(job, phase, hook, prepared)
+        result = await _answer(job, ctx, hook, prepared)
     except anyio.get_cancelled_exc_class():
         reason = job.cancel_reason
         result = HookResult(
@@ -126,26 +143,28 @@ async def run_hook(job: JobContext, phase: PhaseName, hook: Hook) -> HookResult:
         result = HookResult(status="error", reason=f"internal error: {exc!r}")
     finally:
         with anyio.CancelScope(shield=True):
-            await _publish_end(job, phase, hook_id, result)
+            await _publish_end(publish, phase, hook_id, result)
     if job.fail_fast and result.status not in _PASSING and job.stop_reason is None:
         job.stop_reason = f"not run: --fail-fast after {hook_id} {result.status}"
     return result
 
 
-async def _publish_end(job: JobContext, phase: PhaseName, hook_id: str, result: HookResult) -> None:
+async def _publish_end(
+    publish: Publish, phase: PhaseName, hook_id: str, result: HookResult
+) -> None:
     """The hook's one end event; a result that JSON cannot carry still ends it, as an error."""
     step = f"{phase}/{hook_id}"
     try:
-        await job.publish(_end_event(result.status), step, hook_data(hook_id, phase, result))
+        await publish(_end_event(result.status), step, hook_data(hook_id, phase, result))
     except TypeError as exc:
         broken = HookResult(
             status="error", reason=f"internal error: {exc}", duration=result.duration
         )
-        await job.publish(E.HOOK_FAILED, step, hook_data(hook_id, phase, broken))
+        await publish(E.HOOK_FAILED, step, hook_data(hook_id, phase, broken))
 
 
-async def _answer(job: JobContext, phase: PhaseName, hook: Hook, prepared: Prepared) -> HookResult:
-    files = job.hooks.files
+async def _answer(job: JobContext, ctx: HookContext, hook: Hook, prepared: Prepared) -> HookResult:
+    files = ctx.files
     started = time.monotonic()
     key = None
     if job.cache is not None and prepared.cacheable:
@@ -156,26 +175,27 @@ async def _answer(job: JobContext, phase: PhaseName, hook: Hook, prepared: Prepa
         )
         cached = job.cache.get(key)
         if cached is not None:
-            for done, case in enumerate(cached.test_cases, 1):
-                await _publish_case(job, case, done, len(cached.test_cases))
+            if ctx.on_test_case is not None:
+                for case in cached.test_cases:
+                    await ctx.on_test_case(case, len(cached.test_cases))
             # The duration is this run's (the lookup), not the one the cached result took.
             return msgspec.structs.replace(cached, duration=time.monotonic() - started)
-    timeout = job.hooks.config.hook_timeout_for(hook.spec.id)
-    result = await _execute(job, hook, prepared, timeout=timeout)
+    timeout = ctx.config.hook_timeout_for(hook.spec.id)
+    result = await _execute(job, ctx, hook, prepared, timeout=timeout)
     if key is not None and job.cache is not None:
         job.cache.put(key, result)
     return result
 
 
 async def _execute(
-    job: JobContext, hook: Hook, prepared: Prepared, *, timeout: float
+    job: JobContext, ctx: HookContext, hook: Hook, prepared: Prepared, *, timeout: float
 ) -> HookResult:
     """Run the hook in a CPU slot; a file-local tool with much input runs as chunks, each in a
     slot of its own, whose results merge into the hook's one result."""
     chunks = _chunks(job, prepared)
     if len(chunks) == 1:
         async with job.limiter:
-            return await hook.execute(job.hooks, prepared, timeout=timeout)
+            return await hook.execute(ctx, prepared, timeout=timeout)
     started = time.monotonic()
     parts: list[HookResult] = [HookResult(status="error", reason="did not finish")] * len(chunks)
 
@@ -183,7 +203,7 @@ async def _execute(
         async with job.limiter:
             left = max(timeout - (time.monotonic() - started), 0.0)
             part = dataclasses.replace(prepared, inputs=chunk)
-            parts[index] = await hook.execute(job.hooks, part, timeout=left)
+            parts[index] = await hook.execute(ctx, part, timeout=left)
 
     async with anyio.create_task_group() as tasks:
         for index, chunk in enumerate(chunks):
@@ -199,12 +219,6 @@ def _chunks(job: JobContext, prepared: Prepared) -> list[tuple[str, ...]]:
     sizes = {path: files.size(path) for path in prepared.inputs}
     count = min(int(job.limiter.total_tokens), sum(sizes.values()) // prepared.chunk_bytes)
     return balanced_chunks(prepared.inputs, size=sizes.__getitem__, count=count)
-
-
-async def _publish_case(job: JobContext, case: TestCase, done: int, total: int | None) -> None:
-    job.test_cases.append(case)
-    data = {**msgspec.to_builtins(case), "done": done, "total": total}
-    await job.publish(E.TEST_CASE_COMPLETED, f"tests/{case.nodeid}", data)
 
 
 def phase_status(results: list[HookResult]) -> str:
@@ -339,47 +353,118 @@ async def run_code_cleaning(job: JobContext, *, fix: bool) -> str:
     return status
 
 
-async def run_test_workflow(job: JobContext) -> str:
+class TestRun:
+    """The tests phase's hooks, which may begin before the phase's turn.
+
+    Once no phase left before the tests writes files (after code cleaning), the suite only reads
+    the project, like the checks still running: it may run beside them, on a CPU slot of its
+    own. Its events wait here, in order, until the tests phase starts, so the stream keeps the
+    phase order; from then on they are published live."""
+
+    def __init__(self, job: JobContext) -> None:
+        self._job = job
+        self._held: deque[tuple[E, str | None, dict[str, Any]]] = deque()
+        self._live = False
+        self._scope = anyio.CancelScope()
+        self.finished = anyio.Event()
+        self.results: list[HookResult] = []
+        self.cases: list[TestCase] = []
+        self.total: int | None = None
+        self.began: float | None = None
+
+    async def run(self) -> None:
+        """Run the phase's hooks in order (early in a task of its own, or at the phase's turn)."""
+        self.began = time.monotonic()
+        ctx = dataclasses.replace(self._job.hooks, on_test_case=self._on_case)
+        try:
+            with self._scope:
+                for hook in self._job.plan.get("tests", []):
+                    result = await run_hook(self._job, "tests", hook, ctx=ctx, publish=self._emit)
+                    self.results.append(result)
+        finally:
+            self.finished.set()
+
+    def abandon(self) -> None:
+        """Stop an early run whose phase will not run; its held events are never published."""
+        self._held.clear()
+        self._scope.cancel()
+
+    async def go_live(self) -> None:
+        """Publish what was held, in order, then publish as events come."""
+        while self._held:
+            await self._job.publish(*self._held.popleft())
+        self._live = True  # no await since the queue was seen empty: nothing slips between
+
+    async def _emit(self, event: E, step: str | None, data: dict[str, Any]) -> None:
+        if self._live:
+            await self._job.publish(event, step, data)
+        else:
+            self._held.append((event, step, data))
+
+    async def _on_case(self, case: TestCase, total: int | None) -> None:
+        self.cases.append(case)
+        self.total = total
+        data = {**msgspec.to_builtins(case), "done": len(self.cases), "total": total}
+        await self._emit(E.TEST_CASE_COMPLETED, f"tests/{case.nodeid}", data)
+
+    def counts(self) -> dict[str, int]:
+        """The tests phase's end counts."""
+        outcomes = [case.outcome for case in self.cases]
+        return {
+            "passed": outcomes.count("passed"),
+            "failed": outcomes.count("failed"),
+            "skipped": outcomes.count("skipped"),
+            "errors": outcomes.count("error"),
+            "total": len(outcomes),
+        }
+
+
+def begin_tests_early(job: JobContext, tasks: anyio.abc.TaskGroup) -> TestRun | None:
+    """Start the test suite now, beside the read-only phases still to come, unless the project
+    turned that off, `--fail-fast` wants the phases one after another, or there is nothing to
+    run; `run_test_workflow` publishes its events at the phase's turn."""
+    if job.fail_fast or not job.hooks.config.start_tests_early or not job.plan.get("tests"):
+        return None
+    early = TestRun(job)
+    tasks.start_soon(early.run)
+    return early
+
+
+async def run_test_workflow(job: JobContext, early: TestRun | None = None) -> str:
     """The test suite: one TEST_CASE_COMPLETED per test, live, then the counts."""
     if job.stop_reason is not None:
+        if early is not None:
+            early.abandon()
         return await skip_phase(job, "tests", job.stop_reason)
     started_event, completed, failed = _PHASE_EVENTS["tests"]
-    hooks = job.plan.get("tests", [])
-    started = time.monotonic()
-    await job.publish(started_event, "tests", {"phase": "tests", "total": None})
-
-    async def on_case(case: TestCase, total: int | None) -> None:
-        await _publish_case(job, case, len(job.test_cases) + 1, total)
-
-    job.hooks = dataclasses.replace(job.hooks, on_test_case=on_case)
-    results: list[HookResult] = []
+    tests = early or TestRun(job)
+    started = tests.began or time.monotonic()
+    data: dict[str, Any] = {"phase": "tests", "total": tests.total}
+    if tests.began is not None:
+        data["began_early"] = _since(tests.began)  # seconds the suite has already run
+    await job.publish(started_event, "tests", data)
     status = "cancelled"
     try:
-        for hook in hooks:
-            results.append(await run_hook(job, "tests", hook))
-        status = phase_status(results)
+        await tests.go_live()
+        if early is None:
+            await tests.run()
+        else:
+            await tests.finished.wait()
+        status = phase_status(tests.results)
     except anyio.get_cancelled_exc_class():
         status = "cancelled" if job.cancel_reason else "timeout"
         raise
     finally:
-        cases = job.test_cases
-        counts = {
-            outcome: sum(case.outcome == key for case in cases)
-            for outcome, key in (
-                ("passed", "passed"),
-                ("failed", "failed"),
-                ("skipped", "skipped"),
-                ("errors", "error"),
-            )
-        }
         with anyio.CancelScope(shield=True):
+            if early is not None:  # its hooks' end events come before the phase's
+                with anyio.move_on_after(_EARLY_GRACE):
+                    await tests.finished.wait()
             data = {
                 "phase": "tests",
                 "status": status,
                 "duration": _since(started),
-                **counts,
-                "total": len(cases),
-                **_skip_reason(status, results),
+                **tests.counts(),
+                **_skip_reason(status, tests.results),
             }
             await job.publish(completed if status in _PASSING else failed, "tests", data)
     return status

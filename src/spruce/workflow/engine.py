@@ -184,16 +184,30 @@ class WorkflowEngine:
         await self._publish(E.QUALITY_PHASE_STARTED, "quality", {"phase": "quality"})
         statuses: list[str] = []
         status = "cancelled"
+        phases = self.workflow.phases
+        # From this phase on, nothing writes to the project (code cleaning with --fix does).
+        read_only_from = max(
+            (
+                index + 1
+                for index, phase in enumerate(phases)
+                if phase == "code_cleaning" and self.options.fix
+            ),
+            default=0,
+        )
         try:
-            for phase in self.workflow.phases:
-                if phase == "fast_hooks":
-                    statuses.append(await actions.run_fast_hooks(job))
-                elif phase == "code_cleaning":
-                    statuses.append(await actions.run_code_cleaning(job, fix=self.options.fix))
-                elif phase == "comprehensive_hooks":
-                    statuses.append(await actions.run_comprehensive_hooks(job))
-                else:
-                    statuses.append(await actions.run_test_workflow(job))
+            async with anyio.create_task_group() as early_tasks:
+                early: actions.TestRun | None = None
+                for index, phase in enumerate(phases):
+                    if index == read_only_from and "tests" in phases[index + 1 :]:
+                        early = actions.begin_tests_early(job, early_tasks)
+                    if phase == "fast_hooks":
+                        statuses.append(await actions.run_fast_hooks(job))
+                    elif phase == "code_cleaning":
+                        statuses.append(await actions.run_code_cleaning(job, fix=self.options.fix))
+                    elif phase == "comprehensive_hooks":
+                        statuses.append(await actions.run_comprehensive_hooks(job))
+                    else:
+                        statuses.append(await actions.run_test_workflow(job, early))
             failing = [s for s in statuses if s not in ("passed", "skipped")]
             status = "failed" if failing else "passed"
         except anyio.get_cancelled_exc_class():

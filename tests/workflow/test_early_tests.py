@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from spruce.events import Event
+from spruce.workflow import actions
 from tests.workflow.runner import (
     alive,
     cancel_once_sleeping,
@@ -96,6 +97,20 @@ async def test_the_suite_runs_beside_the_checks_but_publishes_in_its_phase(
     assert [e.data["done"] for e in cases] == [1, 2, 3]
     completed = next(e for e in events if e.event.value == "test_phase_completed")
     assert (completed.data["passed"], completed.data["total"]) == (3, 3)
+
+
+async def test_a_suite_that_reports_past_the_held_limit_waits_for_its_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(actions, "HELD_EVENTS_LIMIT", 2)  # hook_started and one test
+    project = _project_with_waiting_check(tmp_path, monkeypatch, wait=60)
+    outcome, events = await run_workflow(project)
+    assert (outcome.status, outcome.exit_code) == ("passed", 0)
+    assert_well_formed(events)
+    _phase_order_holds(events)
+    cases = [e for e in events if e.event.value == "test_case_completed"]
+    assert [e.data["done"] for e in cases] == [1, 2, 3]
+    assert hook_ends(events)["comprehensive_hooks/waits-for-tests"].data["status"] == "passed"
 
 
 async def test_start_tests_early_false_runs_the_suite_after_the_checks(

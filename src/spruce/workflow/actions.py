@@ -33,6 +33,7 @@ _PHASE_EVENTS: Final = {
     "tests": (E.TEST_PHASE_STARTED, E.TEST_PHASE_COMPLETED, E.TEST_PHASE_FAILED),
 }
 _STRATEGY: Final = {"fast_hooks": "fast", "comprehensive_hooks": "comprehensive"}
+HELD_EVENTS_LIMIT: Final = 20_000  # events an early test run holds before it waits its turn
 _EARLY_GRACE: Final = 10.0  # seconds a cancelled early test run has to publish its end
 _PASSING: Final = frozenset({"passed", "fixed", "skipped"})
 # Built-in tools, slowest first on typical projects (measured on idna and tomli).
@@ -365,6 +366,7 @@ class TestRun:
         self._job = job
         self._held: deque[tuple[E, str | None, dict[str, Any]]] = deque()
         self._live = False
+        self._went_live = anyio.Event()
         self._scope = anyio.CancelScope()
         self.finished = anyio.Event()
         self.results: list[HookResult] = []
@@ -394,8 +396,13 @@ class TestRun:
         while self._held:
             await self._job.publish(*self._held.popleft())
         self._live = True  # no await since the queue was seen empty: nothing slips between
+        self._went_live.set()
 
     async def _emit(self, event: E, step: str | None, data: dict[str, Any]) -> None:
+        if not self._live and len(self._held) >= HELD_EVENTS_LIMIT:
+            # A suite that reports more than the limit before its turn waits for it: its
+            # reports stay in the pipe, and pytest pauses once the pipe is full.
+            await self._went_live.wait()
         if self._live:
             await self._job.publish(event, step, data)
         else:

@@ -92,6 +92,14 @@ class Subscription:
         self.close()
 
 
+def check_encodable(event: Event) -> None:
+    """TypeError if the event cannot travel as JSON: what `publish` refuses."""
+    try:
+        encode_event(event)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise TypeError(f"{event.event} data is not JSON-serialisable: {exc}") from None
+
+
 class WorkflowEventBus:
     """The process's one event bus; build it in the composition root and pass it along."""
 
@@ -237,10 +245,10 @@ class WorkflowEventBus:
             data=data if data is not None else {},
         )
         try:
-            encode_event(event)  # a bad payload fails here, for its caller, not in a batch
-        except (TypeError, ValueError, OverflowError) as exc:
+            check_encodable(event)  # a bad payload fails here, for its caller, not in a batch
+        except TypeError:
             self._seqs[job_id] = seq - 1
-            raise TypeError(f"{event_type} data is not JSON-serialisable: {exc}") from None
+            raise
         self._pending.append(event)
         self._idle.clear()
         self._has_pending.set()

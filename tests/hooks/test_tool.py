@@ -10,16 +10,14 @@ from typing import Final
 
 import pytest
 
-from spruce.config import Config
 from spruce.container import open_services
 from spruce.hooks.bandit import bandit_hooks, parse_bandit_json
 from spruce.hooks.base import Finding, HookContext
 from spruce.hooks.tool import ToolHook
 from spruce.workflow.actions import JobContext, run_hook
 from spruce.workflow.definitions import HookSpec
-from spruce.workflow.files import FileSet
 from spruce.workflow.process import ProcessResult
-from spruce.workflow.toolenv import ToolEnv
+from tests.workflow.runner import bare_context
 
 pytestmark = pytest.mark.anyio
 
@@ -69,15 +67,7 @@ def context(project: Path, paths: list[str]) -> HookContext:
     (project / "fakelint.py").write_text(FAKE_TOOL)
     scratch = project / "scratch"
     scratch.mkdir()
-    env = ToolEnv(python=Path(sys.executable), versions={"pytest": "1"})
-    return HookContext(
-        project=project,
-        files=FileSet(project, paths),
-        config=Config(),
-        env=env,
-        own=env,
-        scratch=scratch,
-    )
+    return bare_context(project, paths, versions={"pytest": "1"}, scratch=scratch)
 
 
 def many_paths() -> list[str]:
@@ -164,15 +154,7 @@ async def test_bandit_reports_a_nosec_comment_as_before(tmp_path: Path) -> None:
         "subprocess.call('ls', shell=True)\n"
     )
     (tmp_path / "app.py").write_text(source)
-    ctx = context(tmp_path, ["app.py"])
-    ctx = HookContext(
-        project=tmp_path,
-        files=ctx.files,
-        config=ctx.config,
-        env=ToolEnv(python=Path(sys.executable), versions={"bandit": "1"}),
-        own=ctx.own,
-        scratch=ctx.scratch,
-    )
+    ctx = bare_context(tmp_path, ["app.py"], versions={"bandit": "1"})
     hook = bandit_hooks()["bandit"]
     prepared = hook.prepare(ctx)
     assert not isinstance(prepared, str)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Final
 
@@ -11,10 +12,14 @@ import anyio
 import pytest
 
 from spruce.bus import WorkflowEventBus
+from spruce.config import Config
 from spruce.container import open_services
 from spruce.events import Event
+from spruce.hooks.base import HookContext
 from spruce.workflow.definitions import WORKFLOWS
 from spruce.workflow.engine import JobOutcome, RunOptions, WorkflowEngine
+from spruce.workflow.files import FileSet
+from spruce.workflow.toolenv import ToolEnv
 
 PROJECTS: Final = Path(__file__).resolve().parent.parent / "resources" / "projects"
 
@@ -97,3 +102,23 @@ async def cancel_once_sleeping(
             pids = await wait_for_pids(pids_file)
             engine.cancel("stop")
         return pids, await services.log.read(job_id, after=0)
+
+
+def bare_context(
+    project: Path,
+    paths: list[str],
+    *,
+    versions: dict[str, str] | None = None,
+    scratch: Path | None = None,
+) -> HookContext:
+    """A hook context on `paths` of `project`, default config, spruce's own interpreter
+    (claiming `versions` of installed tools)."""
+    env = ToolEnv(python=Path(sys.executable), versions=versions or {})
+    return HookContext(
+        project=project,
+        files=FileSet(project, paths),
+        config=Config(),
+        env=env,
+        own=env,
+        scratch=scratch or project,
+    )

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from spruce.config import Config
 from spruce.container import open_services
 from spruce.hooks.base import Finding, HookContext, HookResult, Prepared
 from spruce.workflow.actions import JobContext, run_hook
 from spruce.workflow.definitions import HookSpec
-from spruce.workflow.files import FileSet
-from spruce.workflow.toolenv import ToolEnv
+from tests.workflow.runner import bare_context
 
 pytestmark = pytest.mark.anyio
 
@@ -39,19 +36,11 @@ class UnencodableHook:
 
 
 async def test_a_result_json_cannot_carry_still_ends_its_hook_as_an_error(tmp_path: Path) -> None:
-    env = ToolEnv(python=Path(sys.executable), versions={})
     async with open_services(store_url="memory://") as services:
         job = JobContext(
             bus=services.bus,
             job_id="j",
-            hooks=HookContext(
-                project=tmp_path,
-                files=FileSet(tmp_path, ["a.py"]),
-                config=Config(),
-                env=env,
-                own=env,
-                scratch=tmp_path,
-            ),
+            hooks=bare_context(tmp_path, ["a.py"]),
             plan={},
             cache=None,
         )

@@ -10,9 +10,12 @@ import os
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 
 from spruce.events import Event
+from spruce.hooks.base import HookContext, Prepared
+from spruce.hooks.pytest import PytestHook
 from spruce.workflow import actions
 from tests.workflow.runner import (
     alive,
@@ -113,13 +116,17 @@ async def test_a_suite_that_reports_past_the_held_limit_waits_for_its_turn(
     assert hook_ends(events)["comprehensive_hooks/waits-for-tests"].data["status"] == "passed"
 
 
-async def test_start_tests_early_false_runs_the_suite_after_the_checks(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("why", ["start_tests_early = false", "one CPU slot"])
+async def test_the_suite_waits_for_its_turn(
+    why: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project = _project_with_waiting_check(
-        tmp_path, monkeypatch, wait=1.5, extra="start_tests_early = false"
-    )
-    outcome, events = await run_workflow(project)
+    if why == "one CPU slot":
+        monkeypatch.setattr(os, "cpu_count", lambda: 1)
+        monkeypatch.setattr(actions, "HELD_EVENTS_LIMIT", 2)
+    settings = why if "=" in why else ""
+    project = _project_with_waiting_check(tmp_path, monkeypatch, wait=1.5, extra=settings)
+    with anyio.fail_after(60):
+        outcome, events = await run_workflow(project)
     assert outcome.exit_code == 1
     assert_well_formed(events)
     ends = hook_ends(events)
@@ -163,3 +170,47 @@ async def test_cancelling_while_the_suite_runs_early_kills_it_unpublished(
     # The suite never reached its turn: none of its events was published.
     assert not [e for e in events if (e.step_id or "").startswith("tests")]
     assert hook_ends(events)["comprehensive_hooks/slow-check"].data["reason"] == "stop"
+
+
+def _with_slow_check(project: Path, settings: str = "") -> Path:
+    """The project, plus a comprehensive check that takes two minutes."""
+    with (project / "pyproject.toml").open("a") as handle:
+        handle.write(
+            f"\n[tool.spruce]\n{settings}\n"
+            "[[tool.spruce.custom]]\n"
+            'id = "slow-check"\n'
+            'phase = "comprehensive_hooks"\n'
+            f'command = [{sys.executable!r}, "-c", "import time; time.sleep(120)"]\n'
+        )
+    return project
+
+
+async def test_a_job_timeout_ends_the_job_while_the_early_suite_waits_at_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(actions, "HELD_EVENTS_LIMIT", 1)  # hook_started fills it
+    project = _with_slow_check(copy_sample("clean", tmp_path), "timeout = 4")
+    with anyio.fail_after(60):
+        outcome, events = await run_workflow(project)
+    assert outcome.exit_code == 1 and "timed out" in (outcome.reason or "")
+    assert_well_formed(events)
+    assert events[-1].event.value == "workflow_failed"
+    assert not [e for e in events if (e.step_id or "").startswith("tests")]
+
+
+async def test_a_test_hook_that_breaks_ends_itself_not_its_neighbours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: PytestHook, ctx: HookContext) -> Prepared | str:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(PytestHook, "prepare", broken)
+    outcome, events = await run_workflow(copy_sample("clean", tmp_path))
+    assert outcome.exit_code == 1
+    assert_well_formed(events)
+    ends = hook_ends(events)
+    assert ends["tests/pytest"].event.value == "hook_failed"
+    assert ends["tests/pytest"].data["status"] == "error"
+    assert "boom" in ends["tests/pytest"].data["reason"]
+    others = {step: end.data["status"] for step, end in ends.items() if step != "tests/pytest"}
+    assert set(others.values()) <= {"passed", "skipped"}, others

@@ -15,7 +15,8 @@ from typing import Any, Final
 import anyio
 import msgspec
 
-from spruce.bus import WorkflowEventBus
+from spruce.bus import WorkflowEventBus, check_encodable
+from spruce.events import Event
 from spruce.events import WorkflowEvent as E
 from spruce.hooks.base import MAX_DETAILS, Hook, HookContext, HookResult, Prepared, TestCase
 from spruce.hooks.batches import balanced_chunks, merge_results
@@ -34,7 +35,7 @@ _PHASE_EVENTS: Final = {
 }
 _STRATEGY: Final = {"fast_hooks": "fast", "comprehensive_hooks": "comprehensive"}
 HELD_EVENTS_LIMIT: Final = 20_000  # events an early test run holds before it waits its turn
-_EARLY_GRACE: Final = 10.0  # seconds a cancelled early test run has to publish its end
+_EARLY_GRACE: Final = 30.0  # seconds a cancelled early test run has to publish its end
 _PASSING: Final = frozenset({"passed", "fixed", "skipped"})
 # Built-in tools, slowest first on typical projects (measured on idna and tomli).
 _SLOWEST_FIRST: Final = ("mypy", "bandit", "vulture", "codespell", "ruff-format", "ruff-check")
@@ -118,7 +119,13 @@ async def run_hook(
         result = HookResult(status="skipped", reason=job.stop_reason)
         await publish(E.HOOK_SKIPPED, step, hook_data(hook_id, phase, result))
         return result
-    prepared = hook.prepare(ctx)
+    try:
+        prepared = hook.prepare(ctx)
+    except Exception as exc:  # a hook's own bug ends that hook, not the job or its neighbours
+        result = HookResult(status="error", reason=f"internal error: {exc!r}")
+        await publish(E.HOOK_FAILED, step, hook_data(hook_id, phase, result))
+        _stop_if_failing_fast(job, hook_id, result)
+        return result
     if isinstance(prepared, str):
         result = HookResult(status="skipped", reason=prepared)
         await publish(E.HOOK_SKIPPED, step, hook_data(hook_id, phase, result))
@@ -145,9 +152,13 @@ async def run_hook(
     finally:
         with anyio.CancelScope(shield=True):
             await _publish_end(publish, phase, hook_id, result)
+    _stop_if_failing_fast(job, hook_id, result)
+    return result
+
+
+def _stop_if_failing_fast(job: JobContext, hook_id: str, result: HookResult) -> None:
     if job.fail_fast and result.status not in _PASSING and job.stop_reason is None:
         job.stop_reason = f"not run: --fail-fast after {hook_id} {result.status}"
-    return result
 
 
 async def _publish_end(
@@ -354,12 +365,12 @@ async def run_code_cleaning(job: JobContext, *, fix: bool) -> str:
     return status
 
 
-class TestRun:
+class SuiteRun:
     """The tests phase's hooks, which may begin before the phase's turn.
 
     Once no phase left before the tests writes files (after code cleaning), the suite only reads
-    the project, like the checks still running: it may run beside them, on a CPU slot of its
-    own. Its events wait here, in order, until the tests phase starts, so the stream keeps the
+    the project, like the checks still running: it may run beside them, on one of the job's CPU
+    slots. Its events wait here, in order, until the tests phase starts, so the stream keeps the
     phase order; from then on they are published live."""
 
     def __init__(self, job: JobContext) -> None:
@@ -393,22 +404,32 @@ class TestRun:
 
     async def go_live(self) -> None:
         """Publish what was held, in order, then publish as events come."""
-        while self._held:
-            await self._job.publish(*self._held.popleft())
+        await self.publish_held()
         self._live = True  # no await since the queue was seen empty: nothing slips between
         self._went_live.set()
 
+    async def publish_held(self) -> None:
+        """Publish the events still held (also what a run cancelled mid-way left behind)."""
+        while self._held:
+            await self._job.publish(*self._held[0])
+            self._held.popleft()  # only once published: a cancel during it loses nothing
+
     async def _emit(self, event: E, step: str | None, data: dict[str, Any]) -> None:
-        if not self._live and len(self._held) >= HELD_EVENTS_LIMIT:
-            # A suite that reports more than the limit before its turn waits for it: its
-            # reports stay in the pipe, and pytest pauses once the pipe is full.
-            await self._went_live.wait()
         if self._live:
             await self._job.publish(event, step, data)
-        else:
-            self._held.append((event, step, data))
+            return
+        # Refused now, like a live publish, so the hook's end event can still say why.
+        check_encodable(
+            Event(event=event, job_id=self._job.job_id, seq=1, timestamp=0.0, data=data)
+        )
+        self._held.append((event, step, data))
 
     async def _on_case(self, case: TestCase, total: int | None) -> None:
+        if not self._live and len(self._held) >= HELD_EVENTS_LIMIT:
+            # A suite that reports this much before its turn waits for it: its reports stay
+            # in the pipe, and pytest pauses once the pipe is full. Only test reports wait
+            # here, never a hook's end event (which must be recorded even when cancelled).
+            await self._went_live.wait()
         self.cases.append(case)
         self.total = total
         data = {**msgspec.to_builtins(case), "done": len(self.cases), "total": total}
@@ -426,25 +447,31 @@ class TestRun:
         }
 
 
-def begin_tests_early(job: JobContext, tasks: anyio.abc.TaskGroup) -> TestRun | None:
-    """Start the test suite now, beside the read-only phases still to come, unless the project
-    turned that off, `--fail-fast` wants the phases one after another, or there is nothing to
-    run; `run_test_workflow` publishes its events at the phase's turn."""
-    if job.fail_fast or not job.hooks.config.start_tests_early or not job.plan.get("tests"):
+def begin_tests_early(job: JobContext, tasks: anyio.abc.TaskGroup) -> SuiteRun | None:
+    """Start the test suite now, beside the read-only phases still to come; None when the
+    project turned that off, `--fail-fast` wants the phases one after another, there is nothing
+    to run, or the job has a single CPU slot (the checks would wait for the whole suite).
+    `run_test_workflow` publishes its events at the phase's turn."""
+    if (
+        job.fail_fast
+        or not job.hooks.config.start_tests_early
+        or not job.plan.get("tests")
+        or job.limiter.total_tokens < 2
+    ):
         return None
-    early = TestRun(job)
+    early = SuiteRun(job)
     tasks.start_soon(early.run)
     return early
 
 
-async def run_test_workflow(job: JobContext, early: TestRun | None = None) -> str:
+async def run_test_workflow(job: JobContext, early: SuiteRun | None = None) -> str:
     """The test suite: one TEST_CASE_COMPLETED per test, live, then the counts."""
     if job.stop_reason is not None:
         if early is not None:
             early.abandon()
         return await skip_phase(job, "tests", job.stop_reason)
     started_event, completed, failed = _PHASE_EVENTS["tests"]
-    tests = early or TestRun(job)
+    tests = early or SuiteRun(job)
     started = tests.began or time.monotonic()
     data: dict[str, Any] = {"phase": "tests", "total": tests.total}
     if tests.began is not None:
@@ -466,6 +493,7 @@ async def run_test_workflow(job: JobContext, early: TestRun | None = None) -> st
             if early is not None:  # its hooks' end events come before the phase's
                 with anyio.move_on_after(_EARLY_GRACE):
                     await tests.finished.wait()
+            await tests.publish_held()
             data = {
                 "phase": "tests",
                 "status": status,

@@ -117,6 +117,8 @@ class WorkflowEngine:
             raise
         except Exception as exc:
             _log.exception("job %s failed inside spruce", self.job_id)
+            while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+                exc = exc.exceptions[0]  # the phases run in a task group: name the error itself
             outcome = JobOutcome(
                 status="error", exit_code=EXIT_FAILED, reason=f"internal error: {exc!r}"
             )
@@ -196,7 +198,7 @@ class WorkflowEngine:
         )
         try:
             async with anyio.create_task_group() as early_tasks:
-                early: actions.TestRun | None = None
+                early: actions.SuiteRun | None = None
                 for index, phase in enumerate(phases):
                     if index == read_only_from and "tests" in phases[index + 1 :]:
                         early = actions.begin_tests_early(job, early_tasks)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import string
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Final
 
 from spruce.errors import JobExistsError, UsageError
 from spruce.events import check_job_id
+from spruce.workflow.process import usable_cpus
 
 if TYPE_CHECKING:
     from spruce.container import Services
@@ -62,7 +62,7 @@ class JobRunner:
     ) -> None:
         self._services = services
         # Each job runs the project's tools; more at once than cores only slows every one down.
-        self.max_running = max_running or max(2, os.cpu_count() or 2)
+        self.max_running = max_running or max(2, usable_cpus())
         self._roots = tuple(Path(root).resolve() for root in roots)
         self._engines: dict[str, WorkflowEngine] = {}
         self._tasks: dict[str, asyncio.Task[object]] = {}

@@ -121,7 +121,7 @@ async def test_the_suite_waits_for_its_turn(
     why: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if why == "one CPU slot":
-        monkeypatch.setattr(os, "cpu_count", lambda: 1)
+        monkeypatch.setattr(actions, "usable_cpus", lambda: 1)
         monkeypatch.setattr(actions, "HELD_EVENTS_LIMIT", 2)
     settings = why if "=" in why else ""
     project = _project_with_waiting_check(tmp_path, monkeypatch, wait=1.5, extra=settings)

@@ -5,7 +5,7 @@ its hooks, and returns the phase's status."""
 from __future__ import annotations
 
 import dataclasses
-import os
+import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -22,6 +22,9 @@ from spruce.hooks.base import MAX_DETAILS, Hook, HookContext, HookResult, Prepar
 from spruce.hooks.batches import balanced_chunks, merge_results
 from spruce.workflow.cache import CONFIG_FILES, ResultCache, cache_key
 from spruce.workflow.definitions import IN_PROCESS, PhaseName
+from spruce.workflow.process import usable_cpus
+
+_log: Final = logging.getLogger("spruce.workflow")
 
 _PHASE_EVENTS: Final = {
     "fast_hooks": (E.FAST_HOOKS_STARTED, E.FAST_HOOKS_COMPLETED, E.FAST_HOOKS_FAILED),
@@ -52,7 +55,7 @@ class JobContext:
     cache: ResultCache | None
     fail_fast: bool = False
     limiter: anyio.CapacityLimiter = field(
-        default_factory=lambda: anyio.CapacityLimiter(os.cpu_count() or 2)
+        default_factory=lambda: anyio.CapacityLimiter(usable_cpus())
     )
     stop_reason: str | None = None  # set once --fail-fast stops scheduling
     cancel_reason: str | None = None  # set when the job is cancelled (else a cancel is a timeout)
@@ -209,11 +212,13 @@ async def _execute(
         async with job.limiter:
             return await hook.execute(ctx, prepared, timeout=timeout)
     started = time.monotonic()
+    first_slot: list[float] = []  # the timeout counts from when the first chunk got a slot
     parts: list[HookResult] = [HookResult(status="error", reason="did not finish")] * len(chunks)
 
     async def one(index: int, chunk: tuple[str, ...]) -> None:
         async with job.limiter:
-            left = max(timeout - (time.monotonic() - started), 0.0)
+            first_slot.append(first_slot[0] if first_slot else time.monotonic())
+            left = max(timeout - (time.monotonic() - first_slot[0]), 0.0)
             part = dataclasses.replace(prepared, inputs=chunk)
             parts[index] = await hook.execute(ctx, part, timeout=left)
 
@@ -378,7 +383,6 @@ class SuiteRun:
         self._held: deque[tuple[E, str | None, dict[str, Any]]] = deque()
         self._live = False
         self._went_live = anyio.Event()
-        self._scope = anyio.CancelScope()
         self.finished = anyio.Event()
         self.results: list[HookResult] = []
         self.cases: list[TestCase] = []
@@ -390,17 +394,11 @@ class SuiteRun:
         self.began = time.monotonic()
         ctx = dataclasses.replace(self._job.hooks, on_test_case=self._on_case)
         try:
-            with self._scope:
-                for hook in self._job.plan.get("tests", []):
-                    result = await run_hook(self._job, "tests", hook, ctx=ctx, publish=self._emit)
-                    self.results.append(result)
+            for hook in self._job.plan.get("tests", []):
+                result = await run_hook(self._job, "tests", hook, ctx=ctx, publish=self._emit)
+                self.results.append(result)
         finally:
             self.finished.set()
-
-    def abandon(self) -> None:
-        """Stop an early run whose phase will not run; its held events are never published."""
-        self._held.clear()
-        self._scope.cancel()
 
     async def go_live(self) -> None:
         """Publish what was held, in order, then publish as events come."""
@@ -411,7 +409,10 @@ class SuiteRun:
     async def publish_held(self) -> None:
         """Publish the events still held (also what a run cancelled mid-way left behind)."""
         while self._held:
-            await self._job.publish(*self._held[0])
+            try:
+                await self._job.publish(*self._held[0])
+            except TypeError:  # checked when held, so not expected: the phase must still end
+                _log.exception("job %s: a held event could not be published", self._job.job_id)
             self._held.popleft()  # only once published: a cancel during it loses nothing
 
     async def _emit(self, event: E, step: str | None, data: dict[str, Any]) -> None:
@@ -420,7 +421,9 @@ class SuiteRun:
             return
         # Refused now, like a live publish, so the hook's end event can still say why.
         check_encodable(
-            Event(event=event, job_id=self._job.job_id, seq=1, timestamp=0.0, data=data)
+            Event(
+                event=event, job_id=self._job.job_id, seq=1, step_id=step, timestamp=0.0, data=data
+            )
         )
         self._held.append((event, step, data))
 
@@ -466,9 +469,7 @@ def begin_tests_early(job: JobContext, tasks: anyio.abc.TaskGroup) -> SuiteRun |
 
 async def run_test_workflow(job: JobContext, early: SuiteRun | None = None) -> str:
     """The test suite: one TEST_CASE_COMPLETED per test, live, then the counts."""
-    if job.stop_reason is not None:
-        if early is not None:
-            early.abandon()
+    if job.stop_reason is not None:  # only with --fail-fast, which starts nothing early
         return await skip_phase(job, "tests", job.stop_reason)
     started_event, completed, failed = _PHASE_EVENTS["tests"]
     tests = early or SuiteRun(job)

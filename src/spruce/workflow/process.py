@@ -165,3 +165,12 @@ async def _read_bounded(stream: asyncio.StreamReader) -> bytes:
         if room > 0:
             kept += chunk[:room]
     return bytes(kept)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity, which a container or `taskset` limits
+    (`os.cpu_count` counts the whole machine's)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1

@@ -217,7 +217,8 @@ async def _execute(
 
     async def one(index: int, chunk: tuple[str, ...]) -> None:
         async with job.limiter:
-            first_slot.append(first_slot[0] if first_slot else time.monotonic())
+            if not first_slot:
+                first_slot.append(time.monotonic())
             left = max(timeout - (time.monotonic() - first_slot[0]), 0.0)
             part = dataclasses.replace(prepared, inputs=chunk)
             parts[index] = await hook.execute(ctx, part, timeout=left)

@@ -66,7 +66,10 @@ async def _serve(store_url: str | None, roots: list[Path]) -> None:
     from spruce.mcp import build_server
 
     async with open_services(
-        store_url=store_url, follow_other_processes=True, end_orphans_every=10.0
+        store_url=store_url,
+        follow_other_processes=True,
+        end_orphans_every=10.0,
+        runs_jobs=True,
     ) as services:
         runner = JobRunner(services, roots=roots)
         server = build_server(services, runner, roots=roots)

@@ -12,18 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-import anyio
 import pytest
 
 from spruce.container import open_services
 from spruce.events import WorkflowEvent
-from spruce.orphans import (
-    CLOCK_GRACE,
-    HEARTBEAT_LASTS,
-    end_orphaned_jobs,
-    runner_identity,
-    runner_key,
-)
+from spruce.orphans import end_orphaned_jobs, runner_identity
 from spruce.store import EventLog
 
 PROJECTS = Path(__file__).parent / "resources" / "projects"
@@ -86,50 +79,6 @@ async def test_a_job_whose_runner_died_is_ended_once_with_status_error() -> None
     assert statuses == {"dead": "error", "alive": "running", "elsewhere": "running"}
     assert last.event is WorkflowEvent.WORKFLOW_FAILED
     assert last.data["status"] == "error" and "ended without finishing" in last.data["reason"]
-
-
-@pytest.mark.anyio
-async def test_another_host_s_runner_is_judged_by_its_heartbeat() -> None:
-    elsewhere = f"not-{runner_identity()['host']}"
-    now = time.time()
-    async with open_services(store_url="memory://") as services:
-        log = services.log
-        runners = {
-            "silent": {"host": elsewhere, "pid": 7, "id": "a1"},
-            "beating": {"host": elsewhere, "pid": 8, "id": "b2"},
-            "skewed": {"host": elsewhere, "pid": 9, "id": "c3"},  # ran out within the grace
-            "unknown": {"host": elsewhere, "pid": 10, "id": "d4"},  # never beat
-            "old-spruce": {"host": elsewhere, "pid": 11},  # recorded no token
-        }
-        for job_id, runner in runners.items():
-            await open_job(log, job_id, runner)
-        await log.beat(f"{elsewhere}:7:a1", now - CLOCK_GRACE - 5)
-        await log.beat(f"{elsewhere}:8:b2", now + HEARTBEAT_LASTS)
-        await log.beat(f"{elsewhere}:9:c3", now - CLOCK_GRACE + 10)
-        assert await end_orphaned_jobs(services.bus) == ["silent"]
-        statuses = {j.job_id: j.status for j in await log.list_jobs()}
-    assert statuses == {
-        "silent": "error",
-        "beating": "running",
-        "skewed": "running",
-        "unknown": "running",
-        "old-spruce": "running",
-    }
-
-
-@pytest.mark.anyio
-async def test_a_process_that_runs_jobs_beats_while_open_and_is_forgotten_after() -> None:
-    key = runner_key(runner_identity())
-    assert key is not None
-    async with open_services(store_url="memory://", runs_jobs=True) as services:
-        log = services.log
-        for _ in range(100):
-            if await log.alive_until(key) is not None:
-                break
-            await anyio.sleep(0.01)
-        until = await log.alive_until(key)
-        assert until is not None and until > time.time() + HEARTBEAT_LASTS / 2
-    assert await log.alive_until(key) is None
 
 
 @pytest.mark.slow

@@ -48,15 +48,13 @@ async def open_services(
     extra_subscribers: tuple[Handler, ...] = (),
     progress: ProgressView | None = None,
     end_orphans_every: float | None = None,
-    runs_jobs: bool = False,
 ) -> AsyncIterator[Services]:
     """Open the log, start the bus, attach the logger and metrics subscribers; close on exit.
 
     With `follow_other_processes`, events that other processes append to the log (a
     `spruce run` in another terminal) are delivered to this bus's subscribers too.  With
     `progress`, a WorkflowProgressMonitor shows that job on the console.  With
-    `end_orphans_every`, running jobs whose runner died are ended that often (seconds). A
-    process that `runs_jobs` keeps a heartbeat in the log, by which other hosts see it alive.
+    `end_orphans_every`, running jobs whose runner died are ended that often (seconds).
     """
     url = resolve_store_url(store_url)
     log = open_store(url)
@@ -73,21 +71,18 @@ async def open_services(
             if follow_other_processes:
                 bus.tail_log(after=await log.head())
             monitor = _start_progress(bus, progress) if progress else None
-            housekeeping = []
-            if end_orphans_every:
-                reaper = _end_orphans(bus, end_orphans_every)
-                housekeeping.append(asyncio.create_task(reaper, name="spruce-orphans"))
-            if runs_jobs:
-                from spruce.orphans import keep_alive
-
-                housekeeping.append(asyncio.create_task(keep_alive(log), name="spruce-heartbeat"))
+            reaper = (
+                asyncio.create_task(_end_orphans(bus, end_orphans_every), name="spruce-orphans")
+                if end_orphans_every
+                else None
+            )
             try:
                 yield Services(store_url=url, log=log, bus=bus, metrics=metrics, progress=monitor)
             finally:
-                for task in housekeeping:
-                    task.cancel()
+                if reaper is not None:
+                    reaper.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                        await reaper
                 if monitor is not None:
                     monitor.stop_monitoring()
         finally:

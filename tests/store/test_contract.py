@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -184,27 +183,3 @@ async def test_gc_by_age_removes_only_jobs_started_before_the_cutoff(log: EventL
 async def test_a_malformed_firehose_cursor_is_a_usage_error(log: EventLog) -> None:
     with pytest.raises(UsageError):
         await log.read_all(after="not-a-cursor!")
-
-
-async def test_a_runner_s_heartbeat_is_seen_by_every_handle_until_it_is_forgotten(
-    log: EventLog, reopen: Reopen
-) -> None:
-    other = await reopen()
-    assert await other.alive_until("host-a:1:x") is None
-    await log.beat("host-a:1:x", 1_900_000_000.5)
-    await log.beat("host-b:2:y", 1_900_000_001.0)
-    assert await other.alive_until("host-a:1:x") == 1_900_000_000.5
-    await log.beat("host-a:1:x", 1_900_000_010.25)
-    assert await other.alive_until("host-a:1:x") == 1_900_000_010.25
-    await log.beat("host-a:1:x", None)
-    assert await other.alive_until("host-a:1:x") is None
-    assert await other.alive_until("host-b:2:y") == 1_900_000_001.0
-
-
-async def test_heartbeats_that_ran_out_a_day_ago_are_dropped(log: EventLog) -> None:
-    two_days_ago = time.time() - 2 * 86_400
-    await log.beat("gone:1:x", two_days_ago)
-    await asyncio.sleep(1.2)  # Redis keeps it a second at least
-    await log.beat("here:2:y", time.time() + 30)
-    assert await log.alive_until("gone:1:x") is None
-    assert await log.alive_until("here:2:y") is not None

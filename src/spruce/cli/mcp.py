@@ -66,10 +66,7 @@ async def _serve(store_url: str | None, roots: list[Path]) -> None:
     from spruce.mcp import build_server
 
     async with open_services(
-        store_url=store_url,
-        follow_other_processes=True,
-        end_orphans_every=10.0,
-        runs_jobs=True,
+        store_url=store_url, follow_other_processes=True, end_orphans_every=10.0
     ) as services:
         runner = JobRunner(services, roots=roots)
         server = build_server(services, runner, roots=roots)

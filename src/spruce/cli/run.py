@@ -83,7 +83,7 @@ async def run_job(args: argparse.Namespace) -> int:
     job_id = check_job_id(args.job_id) if args.job_id else new_job_id()
     console = Console(file=sys.stderr)
     view = ProgressView(console, live=console.is_terminal, job_id=job_id)
-    async with open_services(store_url=args.store, progress=view, runs_jobs=True) as services:
+    async with open_services(store_url=args.store, progress=view) as services:
         if await services.log.get_job(job_id) is not None:
             raise JobExistsError(job_id)
         engine = WorkflowEngine(

@@ -74,10 +74,7 @@ async def _serve(args: argparse.Namespace, token: str | None, roots: list[Path])
     port = sock.getsockname()[1]
     try:
         async with open_services(
-            store_url=args.store,
-            follow_other_processes=True,
-            end_orphans_every=10.0,
-            runs_jobs=True,
+            store_url=args.store, follow_other_processes=True, end_orphans_every=10.0
         ) as services:
             runner = JobRunner(services, roots=roots)
             mcp = mcp_routes(services, runner, roots=roots, host=args.host)

@@ -153,17 +153,6 @@ class EventLog(Protocol):
         """Remove what the retention policy no longer keeps."""
         ...
 
-    async def beat(self, runner: str, until: float | None) -> None:
-        """Record that the runner process `runner` is alive until `until` (epoch seconds);
-        None forgets it (the runner closed). Heartbeats older than a day may be dropped."""
-
-    async def alive_until(self, runner: str) -> float | None:
-        """Until when the runner's last heartbeat vouches for it; None if it sent none."""
-        ...
-
-
-RUNNER_MEMORY: Final = 86_400.0  # seconds a runner's last heartbeat is kept after it runs out
-
 
 async def follow_job(
     log: EventLog, job_id: str, *, after: int = 0, poll: float = 1.0

@@ -11,7 +11,6 @@ from spruce.errors import CursorReset, StoreError
 from spruce.events import Event
 from spruce.store.base import (
     READ_LIMIT,
-    RUNNER_MEMORY,
     ChangeSignal,
     GcReport,
     JobRecord,
@@ -39,7 +38,6 @@ class MemoryEventLog:
         self._jobs: dict[str, _Job] = {}
         self._all: list[tuple[int, Event]] = []
         self._next_cursor = 1
-        self._runners: dict[str, float] = {}
         self._floor = 0  # every firehose cursor <= floor may have been removed
         self._signal = ChangeSignal()
 
@@ -149,18 +147,6 @@ class MemoryEventLog:
             self._floor = max(self._floor, *dropped)
             self._all = [(c, e) for c, e in self._all if id(e) in kept]
         return GcReport(jobs_removed=removed_jobs, events_removed=removed_events)
-
-    async def beat(self, runner: str, until: float | None) -> None:
-        if until is None:
-            self._runners.pop(runner, None)
-            return
-        self._runners[runner] = until
-        stale = time.time() - RUNNER_MEMORY
-        for other in [r for r, last in self._runners.items() if last < stale]:
-            del self._runners[other]
-
-    async def alive_until(self, runner: str) -> float | None:
-        return self._runners.get(runner)
 
     def _trim(self, job: _Job, keep: int) -> int:
         excess = len(job.events) - keep

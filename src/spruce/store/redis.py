@@ -31,7 +31,6 @@ from spruce.errors import CursorReset, StoreError, StoreURLError, UsageError
 from spruce.events import Event, check_job_id, decode_event, encode_event, is_valid_job_id
 from spruce.store.base import (
     READ_LIMIT,
-    RUNNER_MEMORY,
     AutoRetention,
     ChangeSignal,
     GcReport,
@@ -68,16 +67,12 @@ class _Keys:
         self.floor = f"{namespace}:all:floor"
         self.jobs = f"{namespace}:jobs"
         self._job = f"{namespace}:job:"
-        self._runner = f"{namespace}:runner:"
 
     def job(self, job_id: str) -> str:
         return self._job + job_id
 
     def info(self, job_id: str) -> str:
         return f"{self._job}{job_id}:info"
-
-    def runner(self, runner: str) -> str:
-        return f"{self._runner}{runner}"
 
 
 def parse_redis_url(url: str) -> tuple[str, str, str]:
@@ -444,22 +439,6 @@ class RedisEventLog:
             if info:  # gc may remove a job between the index read and this one
                 records.append(_record(info, first))
         return records
-
-    # runners' heartbeats (a key each, that Redis drops a day after it runs out) ------------
-
-    async def beat(self, runner: str, until: float | None) -> None:
-        key = self._keys.runner(runner)
-        async with self._errors():
-            if until is None:
-                await self._client().delete(key)
-                return
-            lasts = max(int(until - time.time() + RUNNER_MEMORY), 1)
-            await self._client().set(key, repr(until), ex=lasts)
-
-    async def alive_until(self, runner: str) -> float | None:
-        async with self._errors():
-            value = await self._client().get(self._keys.runner(runner))
-        return None if value is None else float(value)
 
     # waiting -------------------------------------------------------------------------------
 

@@ -22,7 +22,6 @@ from spruce.errors import CursorReset, StoreError
 from spruce.events import Event, decode_event, encode_event
 from spruce.store.base import (
     READ_LIMIT,
-    RUNNER_MEMORY,
     AutoRetention,
     ChangeSignal,
     GcReport,
@@ -58,7 +57,6 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_by_start ON jobs (started_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-_RUNNER_KEY: Final = "runner:"
 _BUSY_TIMEOUT_MS: Final = 30_000
 _POLL_SECONDS: Final = 0.01
 _LOCK_RETRIES: Final = 50
@@ -288,40 +286,6 @@ class SQLiteEventLog:
             return [_record(row) for row in rows]
 
         return await self._on_reader(query)
-
-    # runners' heartbeats (rows "runner:ID" of the meta table) -------------------------------
-
-    async def beat(self, runner: str, until: float | None) -> None:
-        key = _RUNNER_KEY + runner
-
-        def write() -> None:
-            conn = self._require(self._writer)
-            if until is None:
-                conn.execute("DELETE FROM meta WHERE key = ?", (key,))
-                return
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, repr(until)),
-            )
-            # Heartbeats of runners gone for a day: a runner per `spruce run` would pile up.
-            conn.execute(
-                "DELETE FROM meta WHERE key GLOB 'runner:*' AND CAST(value AS REAL) < ?",
-                (time.time() - RUNNER_MEMORY,),
-            )
-
-        await self._on_writer(write)
-
-    async def alive_until(self, runner: str) -> float | None:
-        def read() -> float | None:
-            row = (
-                self._require(self._reader)
-                .execute("SELECT value FROM meta WHERE key = ?", (_RUNNER_KEY + runner,))
-                .fetchone()
-            )
-            return None if row is None else float(row[0])
-
-        return await self._on_reader(read)
 
     # waiting -------------------------------------------------------------------------------
 

@@ -19,7 +19,6 @@ import gc
 import json
 import os
 import resource
-import signal
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from crossproc import reap  # bench/ is on sys.path when a bench runs as a script
 from websockets.asyncio.client import connect
 
 JOB = "fan"
@@ -280,12 +280,7 @@ async def run_one(name: str, args: argparse.Namespace) -> Outcome:
             peak = _rss_kb(proc.pid, "VmHWM")
             cpu = _cpu_seconds(proc.pid) - cpu
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        reap(proc)
     closes: dict[int, int] = {}
     for _, _, code in results:
         closes[code] = closes.get(code, 0) + 1

@@ -35,12 +35,9 @@ PROJECTS = HERE.parent / "resources" / "projects"
 SYNTHETIC_JOB = HERE / "synthetic_job.py"
 
 
-@dataclass
-class Served:
-    """An app running under uvicorn in this process."""
+class OnLoopback:
+    """Something listening on 127.0.0.1:`port`: its HTTP and WebSocket base URLs."""
 
-    services: Services
-    app: Starlette
     port: int
 
     @property
@@ -50,6 +47,15 @@ class Served:
     @property
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Served(OnLoopback):
+    """An app running under uvicorn in this process."""
+
+    services: Services
+    app: Starlette
+    port: int
 
 
 @contextlib.asynccontextmanager
@@ -152,19 +158,11 @@ async def runner_server(tmp_path: Path) -> AsyncIterator[tuple[Served, Path]]:
 
 
 @dataclass
-class ServeProcess:
+class ServeProcess(OnLoopback):
     """`spruce serve` running as a child process."""
 
     proc: subprocess.Popen[str]
     port: int
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
 
 
 def start_serve(store_url: str, *args: str, port: int | None = None) -> ServeProcess:

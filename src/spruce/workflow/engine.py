@@ -188,14 +188,8 @@ class WorkflowEngine:
         status = "cancelled"
         phases = self.workflow.phases
         # From this phase on, nothing writes to the project (code cleaning with --fix does).
-        read_only_from = max(
-            (
-                index + 1
-                for index, phase in enumerate(phases)
-                if phase == "code_cleaning" and self.options.fix
-            ),
-            default=0,
-        )
+        cleans = self.options.fix and "code_cleaning" in phases
+        read_only_from = phases.index("code_cleaning") + 1 if cleans else 0
         try:
             async with anyio.create_task_group() as early_tasks:
                 early: actions.SuiteRun | None = None

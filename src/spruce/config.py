@@ -52,6 +52,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     large_file_kb: Annotated[int, msgspec.Meta(gt=0)] = 500
     # Run the test suite beside the read-only checks once no phase before it writes files.
     start_tests_early: bool = True
+    # Environment variables whose values decide results: part of every cache key.
+    cache_env: tuple[str, ...] = ()
+    # Test selection also under CI=true (off there by default: CI wants the whole suite).
+    select_tests: bool = False
     hooks: dict[str, HookConfig] = msgspec.field(default_factory=dict)
     custom: tuple[CustomHook, ...] = ()
 

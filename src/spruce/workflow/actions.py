@@ -20,7 +20,7 @@ from spruce.events import Event
 from spruce.events import WorkflowEvent as E
 from spruce.hooks.base import MAX_DETAILS, Hook, HookContext, HookResult, Prepared, TestCase
 from spruce.hooks.batches import balanced_chunks, merge_results
-from spruce.workflow.cache import CONFIG_FILES, ResultCache, cache_key
+from spruce.workflow.cache import CONFIG_FILES, ResultCache, cache_env_values, cache_key
 from spruce.workflow.definitions import IN_PROCESS, PhaseName
 from spruce.workflow.process import usable_cpus
 
@@ -71,7 +71,7 @@ class JobContext:
             files = self.hooks.files
             self.config_digests = tuple(
                 (name, files.digest(name)) for name in CONFIG_FILES if (files.root / name).is_file()
-            ) or (("", ""),)
+            ) + cache_env_values(self.hooks.config.cache_env) or (("", ""),)
         return self.config_digests
 
 

@@ -51,6 +51,14 @@ def cache_key(
     return hashlib.sha256(document.encode()).hexdigest()
 
 
+def cache_env_values(names: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """The `cache_env` variables as key parts; an unset variable differs from an empty one."""
+    return tuple(
+        (f"env:{name}", "\0unset" if (value := os.environ.get(name)) is None else value)
+        for name in sorted(set(names))
+    )
+
+
 class ResultCache:
     """Stored hook results by cache key."""
 

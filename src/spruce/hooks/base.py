@@ -44,6 +44,19 @@ class TestCase(msgspec.Struct, frozen=True, kw_only=True):
     message: str | None
 
 
+class TestSelection(msgspec.Struct, frozen=True, kw_only=True):
+    """What test selection ran and what it carried from earlier runs."""
+
+    __test__ = False
+
+    selected: int  # tests run this time
+    carried: int  # tests whose earlier outcome stands
+    carried_from: str | None  # the job most carried outcomes come from
+    carried_outcomes: dict[str, int] = {}  # outcome -> count among the carried
+    summary: str = ""  # "412 of 2,459 tests run; 2,047 carried from job k3x9"
+    reason: str | None = None  # why the whole suite ran, when it did
+
+
 class HookResult(msgspec.Struct, frozen=True, kw_only=True):
     """How one hook ended; `passed`/`failed` results may be stored in the result cache."""
 
@@ -55,6 +68,10 @@ class HookResult(msgspec.Struct, frozen=True, kw_only=True):
     test_cases: tuple[TestCase, ...] = ()
     cached: bool = False
     duration: float = 0.0
+    # File-local hooks: files the tool looked at this run, and files answered from the cache.
+    files_checked: int | None = None
+    files_cached: int | None = None
+    selection: TestSelection | None = None  # pytest with test selection (spruce.selection)
 
 
 TestCaseSink = Callable[[TestCase, int | None], Awaitable[None]]
@@ -80,6 +97,7 @@ class Prepared:
     inputs: tuple[str, ...]
     identity: tuple[str, ...]  # tool, version, interpreter, argv: everything but file contents
     cacheable: bool = True
+    per_file: bool = False  # file-local: results may be kept and merged file by file
     # > 0: the inputs may be cut into chunks of at least this many bytes, run on idle CPU slots
     # and merged (file-local tools only; the cache key stays that of the whole input)
     chunk_bytes: int = 0

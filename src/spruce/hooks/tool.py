@@ -100,6 +100,7 @@ class ToolHook:
             inputs=inputs,
             identity=(__version__, self.spec.tool, version, key, *argv),
             cacheable=not self.fixer,
+            per_file=self.splittable and not self.fixer,
             chunk_bytes=self.chunk_bytes if self.splittable else 0,
         )
 

@@ -45,6 +45,8 @@ class HookResult(msgspec.Struct, kw_only=True):
     cached: bool
     reason: str | None
     findings: list[Finding]
+    files_checked: int | msgspec.UnsetType = msgspec.UNSET  # file-local hooks only
+    files_cached: int | msgspec.UnsetType = msgspec.UNSET
 
 
 class PhaseResult(msgspec.Struct, kw_only=True):
@@ -141,7 +143,10 @@ _OUTCOMES: Final = frozenset(get_args(Outcome))
 
 
 class _Hook:
-    __slots__ = ("cached", "duration", "exit_code", "findings", "id", "reason", "started", "status")
+    __slots__ = (
+        "cached", "duration", "exit_code", "file_counts", "findings", "id", "reason", "started",
+        "status",
+    )  # fmt: skip
 
     def __init__(self, hook_id: str, started: float) -> None:
         self.id = hook_id
@@ -152,6 +157,7 @@ class _Hook:
         self.cached = False
         self.reason: str | None = None
         self.findings: list[dict[str, Any]] = []
+        self.file_counts: dict[str, int] = {}  # files_checked/files_cached of file-local hooks
 
 
 class _Phase:
@@ -287,6 +293,11 @@ class ResultBuilder:
         hook.cached = bool(data.get("cached", False))
         reason = data.get("reason")
         hook.reason = None if reason is None else str(reason)
+        hook.file_counts = {
+            name: count
+            for name in ("files_checked", "files_cached")
+            if (count := _int_or_none(data.get(name))) is not None
+        }
         details = data.get("details")
         hook.findings = [_finding(d) for d in details if isinstance(d, dict)] if details else []
 
@@ -352,6 +363,7 @@ def _phase_dict(phase: _Phase, now: float) -> dict[str, Any]:
                 "cached": hook.cached,
                 "reason": hook.reason,
                 "findings": [dict(finding) for finding in hook.findings],
+                **hook.file_counts,
             }
             for hook in phase.hooks.values()
         ],

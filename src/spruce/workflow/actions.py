@@ -22,6 +22,7 @@ from spruce.hooks.base import MAX_DETAILS, Hook, HookContext, HookResult, Prepar
 from spruce.hooks.batches import balanced_chunks, merge_results
 from spruce.workflow.cache import CONFIG_FILES, ResultCache, cache_env_values, cache_key
 from spruce.workflow.definitions import IN_PROCESS, PhaseName
+from spruce.workflow.perfile import answer_per_file, per_file_key
 from spruce.workflow.process import usable_cpus
 
 _log: Final = logging.getLogger("spruce.workflow")
@@ -93,7 +94,15 @@ def hook_data(hook_id: str, phase: str, result: HookResult) -> dict[str, Any]:
         "details": details,
         "details_truncated": len(result.findings) > MAX_DETAILS,
         "changed_files": list(result.changed_files),
+        **_file_counts(result),
     }
+
+
+def _file_counts(result: HookResult) -> dict[str, int]:
+    """`files_checked`/`files_cached` of a file-local hook (absent for the others)."""
+    if result.files_checked is None or result.files_cached is None:
+        return {}
+    return {"files_checked": result.files_checked, "files_cached": result.files_cached}
 
 
 def _end_event(status: str) -> E:
@@ -194,12 +203,40 @@ async def _answer(job: JobContext, ctx: HookContext, hook: Hook, prepared: Prepa
                 for case in cached.test_cases:
                     await ctx.on_test_case(case, len(cached.test_cases))
             # The duration is this run's (the lookup), not the one the cached result took.
-            return msgspec.structs.replace(cached, duration=time.monotonic() - started)
+            return msgspec.structs.replace(
+                cached,
+                duration=time.monotonic() - started,
+                **_all_cached(prepared),
+            )
     timeout = ctx.config.hook_timeout_for(hook.spec.id)
-    result = await _execute(job, ctx, hook, prepared, timeout=timeout)
+    if key is not None and job.cache is not None and prepared.per_file:
+        result = await answer_per_file(
+            job.cache,
+            per_file_key(key_without_inputs(prepared, job), str(ctx.project)),
+            files,
+            prepared,
+            lambda part: _execute(job, ctx, hook, part, timeout=timeout),
+        )
+    else:
+        result = await _execute(job, ctx, hook, prepared, timeout=timeout)
+        if prepared.per_file:
+            result = msgspec.structs.replace(
+                result, files_checked=len(prepared.inputs), files_cached=0
+            )
     if key is not None and job.cache is not None:
         job.cache.put(key, result)
     return result
+
+
+def _all_cached(prepared: Prepared) -> dict[str, int]:
+    if not prepared.per_file:
+        return {}
+    return {"files_checked": 0, "files_cached": len(prepared.inputs)}
+
+
+def key_without_inputs(prepared: Prepared, job: JobContext) -> str:
+    """The hook's key minus its input files: what per-file results are stored under."""
+    return cache_key(prepared.identity, (), job.config_fingerprint())
 
 
 async def _execute(

@@ -85,13 +85,30 @@ class ResultCache:
             result.status == "skipped" and result.exit_code is not None
         ):
             return
+        self.put_bytes(key, _encoder.encode(msgspec.structs.replace(result, cached=False)))
+
+    def get_bytes(self, key: str) -> bytes | None:
+        """A stored document of another kind (per-file results, a test map), or None."""
         path = self._path(key)
-        data = _encoder.encode(msgspec.structs.replace(result, cached=False))
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)
+        return data
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Store a document atomically: a reader sees the old one or the new one, never half."""
+        path = self._path(key)
         with contextlib.suppress(OSError):
             path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_suffix(f".{os.getpid()}.tmp")
-            temporary.write_bytes(data)
-            temporary.replace(path)  # atomic: concurrent runs never read half an entry
+            temporary = path.with_suffix(f".{os.getpid()}.{id(data)}.tmp")
+            try:
+                temporary.write_bytes(data)
+                temporary.replace(path)  # atomic: concurrent runs never read half an entry
+            finally:
+                temporary.unlink(missing_ok=True)
             self._written += len(data)
 
     def prune(self) -> None:

@@ -87,6 +87,8 @@ class HookContext:
     env: ToolEnv  # the project's interpreter (its .venv, else spruce's)
     own: ToolEnv  # spruce's interpreter
     scratch: Path  # a private directory for this job, removed at its end
+    # Where tools keep incremental state for this project (mypy's cache); never in the project.
+    state: Path | None = None
     on_test_case: TestCaseSink | None = None
 
 

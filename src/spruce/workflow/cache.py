@@ -41,6 +41,12 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("spruce")) / "results"
 
 
+def project_state_dir(cache_dir: Path, project: Path) -> Path:
+    """A project's directory for tools' incremental state (mypy's cache), beside the results."""
+    digest = hashlib.sha256(str(project).encode()).hexdigest()[:16]
+    return cache_dir / "state" / digest
+
+
 def cache_key(
     identity: Sequence[str],
     inputs: Iterable[tuple[str, str]],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 import msgspec
 
@@ -13,6 +13,9 @@ from spruce.config import Config
 from spruce.workflow.definitions import HookSpec
 from spruce.workflow.files import FileSet
 from spruce.workflow.toolenv import ToolEnv
+
+if TYPE_CHECKING:
+    from spruce.workflow.selection import SelectionSettings
 
 Severity = Literal["error", "warning", "info"]
 HookStatus = Literal["passed", "failed", "fixed", "skipped", "error", "timeout"]
@@ -90,6 +93,7 @@ class HookContext:
     # Where tools keep incremental state for this project (mypy's cache); never in the project.
     state: Path | None = None
     on_test_case: TestCaseSink | None = None
+    selection: SelectionSettings | None = None  # test selection's settings (None: run all)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -82,6 +82,11 @@ class TestCounts(msgspec.Struct, kw_only=True):
     errors: int
     total: int
     cases: list[TestCaseResult] | msgspec.UnsetType = msgspec.UNSET
+    # Test selection (absent with --no-cache): run this time, carried from earlier runs.
+    selected: int | msgspec.UnsetType = msgspec.UNSET
+    carried: int | msgspec.UnsetType = msgspec.UNSET
+    carried_from: str | msgspec.UnsetType | None = msgspec.UNSET
+    selection: str | msgspec.UnsetType = msgspec.UNSET  # "412 of 2,459 tests run; …"
 
 
 class Result(msgspec.Struct, kw_only=True):
@@ -192,6 +197,7 @@ class ResultBuilder:
         self._tests_total: int | None = None
         self._tests_final = False
         self._cases: list[dict[str, Any]] = []
+        self._selection: dict[str, Any] = {}  # selected/carried/carried_from/selection
 
     @property
     def ended(self) -> bool:
@@ -241,6 +247,7 @@ class ResultBuilder:
         tests: dict[str, Any] = dict(self._tests)
         # Until the phase's end event, the total is the collected count or the cases seen.
         tests["total"] = max(self._tests_total or 0, sum(self._tests.values()))
+        tests.update(self._selection)
         if test_cases:
             tests["cases"] = [dict(case) for case in self._cases]
         return {
@@ -272,6 +279,7 @@ class ResultBuilder:
                 self._tests[key] = _int_or_none(data.get(key)) or 0
             self._tests_total = _int_or_none(data.get("total"))
             self._tests_final = True
+            self._selection = selection_fields(data)
 
     def _hook(self, event: Event) -> _Hook:
         data = event.data
@@ -409,3 +417,16 @@ def _float_or_none(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def selection_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """What test selection did, from the tests phase's end event (empty when it did not)."""
+    if "selected" not in data:
+        return {}
+    carried_from = data.get("carried_from")
+    return {
+        "selected": _int_or_none(data.get("selected")) or 0,
+        "carried": _int_or_none(data.get("carried")) or 0,
+        "carried_from": None if carried_from is None else str(carried_from),
+        "selection": str(data.get("selection") or ""),
+    }

@@ -24,6 +24,7 @@ from spruce.workflow.cache import CONFIG_FILES, ResultCache, cache_env_values, c
 from spruce.workflow.definitions import IN_PROCESS, PhaseName
 from spruce.workflow.perfile import answer_per_file, per_file_key
 from spruce.workflow.process import usable_cpus
+from spruce.workflow.selection import phase_fields
 
 _log: Final = logging.getLogger("spruce.workflow")
 
@@ -537,7 +538,7 @@ async def run_test_workflow(job: JobContext, early: SuiteRun | None = None) -> s
                 "phase": "tests",
                 "status": status,
                 "duration": _since(started),
-                **tests.counts(),
+                **phase_fields(tests.results, tests.counts()),
                 **_skip_reason(status, tests.results),
             }
             await job.publish(completed if status in _PASSING else failed, "tests", data)

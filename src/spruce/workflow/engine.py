@@ -37,6 +37,7 @@ class RunOptions:
     fix: bool = False
     no_cache: bool = False
     fail_fast: bool = False
+    all_tests: bool = False  # no test selection: the whole suite runs
     cache_dir: Path | None = None  # None: the user's cache directory
 
 
@@ -232,6 +233,7 @@ class WorkflowEngine:
         from spruce.workflow.actions import JobContext
         from spruce.workflow.cache import ResultCache, default_cache_dir, project_state_dir
         from spruce.workflow.files import FileSet, discover_files
+        from spruce.workflow.selection import selection_settings
         from spruce.workflow.toolenv import tool_envs
 
         started = time.monotonic()
@@ -273,6 +275,12 @@ class WorkflowEngine:
                 own=own,
                 scratch=scratch,
                 state=state,
+                selection=selection_settings(
+                    cache,
+                    self.job_id,
+                    all_tests=self.options.all_tests,
+                    select_in_ci=config.select_tests,
+                ),
             ),
             plan=plan,
             cache=cache,

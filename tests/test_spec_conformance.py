@@ -233,6 +233,8 @@ def test_a_run_with_findings_exits_1_with_a_stream_and_document_that_keep_the_sp
     assert [e["event"] for e in cleaning] == ["code_cleaning_completed"]
     assert standard_run.document["tests"] == {
         "passed": 1, "failed": 1, "skipped": 0, "errors": 0, "total": 2,
+        "selected": 2, "carried": 0, "carried_from": None,
+        "selection": "all 2 tests run: no test map yet",
     }  # fmt: skip
     cases = [e for e in standard_run.events if e["event"] == "test_case_completed"]
     assert [c["step_id"].startswith("tests/tests/test_tool.py::") for c in cases] == [True] * 2

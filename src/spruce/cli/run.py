@@ -47,6 +47,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument("--fix", action="store_true", help="apply safe fixes (code_cleaning)")
     parser.add_argument("--no-cache", action="store_true", help="run every hook, ignore the cache")
     parser.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+    parser.add_argument("--all-tests", action="store_true", help="run every test (no selection)")
     parser.add_argument("--job-id", metavar="ID", help="choose the job id ([A-Za-z0-9._-], 1-64)")
     parser.add_argument("--store", metavar="URL", help="event log URL (default: SPRUCE_STORE)")
     parser.add_argument("--format", choices=FORMATS, default="text", help="report format")
@@ -91,7 +92,12 @@ async def run_job(args: argparse.Namespace) -> int:
             job_id=job_id,
             project=project,
             workflow=workflow,
-            options=RunOptions(fix=args.fix, no_cache=args.no_cache, fail_fast=args.fail_fast),
+            options=RunOptions(
+                fix=args.fix,
+                no_cache=args.no_cache,
+                fail_fast=args.fail_fast,
+                all_tests=args.all_tests,
+            ),
         )
         err = sys.stderr
         print(f"spruce: job {job_id} ({name}) on {project}", file=err)

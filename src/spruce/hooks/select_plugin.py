@@ -17,7 +17,6 @@ import ast
 import hashlib
 import json
 import os
-import sys
 import warnings
 import zlib
 from typing import Any
@@ -75,8 +74,9 @@ def pytest_configure(config: Any) -> None:
     if not _settings.get("record") or config.pluginmanager.hasplugin("_cov"):
         return  # a run that pytest-cov measures keeps its own tracer
     try:
-        if sys.version_info >= (3, 12):
-            os.environ.setdefault("COVERAGE_CORE", "sysmon")
+        # The C tracer on every version: sys.monitoring (3.12+) stops reporting a line once
+        # seen, and each test must see its own lines.
+        os.environ["COVERAGE_CORE"] = "ctrace"
         import coverage
     except ImportError:
         return
@@ -92,6 +92,13 @@ def pytest_configure(config: Any) -> None:
             omit=[os.path.join(root, ".venv", "*"), "*/site-packages/*"],
         )
         _coverage.start()
+    global _lines
+    collector = getattr(_coverage, "_collector", None)
+    if collector is None or not isinstance(getattr(collector, "data", None), dict):
+        _coverage.stop()  # not the coverage this plugin knows: select, but do not record
+        _coverage = None
+        return
+    _lines = _Lines(collector)
 
 
 def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -> None:
@@ -108,63 +115,102 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -
         _carried.extend(item.nodeid for item in left_out)
 
 
+class _Lines:
+    """Lines executed per label (a test's nodeid, "" for import time), taken straight from
+    coverage's collector between tests: a dynamic context per test would cost a database write
+    per test, more than many tests take to run. Line sets are interned (parametrized tests
+    share them)."""
+
+    def __init__(self, collector: Any) -> None:
+        self.collector = collector
+        self.label = ""
+        self.by_label: dict[str, list[tuple[str, frozenset[int]]]] = {}
+        self._interned: dict[frozenset[int], frozenset[int]] = {}
+
+    def switch(self, label: str) -> None:
+        """Give what ran since the last switch to the current label, then change labels."""
+        taken = self.by_label.setdefault(self.label, [])
+        for filename, live in list(self.collector.data.items()):
+            if live:
+                lines = frozenset(live)
+                live.difference_update(lines)  # the tracer keeps writing into the same set
+                taken.append((filename, self._interned.setdefault(lines, lines)))
+        self.label = label
+
+
+_lines: _Lines | None = None
+
+
 def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
-    if _coverage is not None:  # before the test's setup: its fixtures count as its own
-        _coverage.switch_context(nodeid)
+    if _lines is not None:  # before the test's setup: its fixtures count as its own
+        _lines.switch(nodeid)
 
 
 def pytest_runtest_logfinish(nodeid: str, location: Any) -> None:
-    if _coverage is not None:
-        _coverage.switch_context("")
+    if _lines is not None:
+        _lines.switch("")
 
 
 def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
     out = _settings.get("out")
     if not out:
         return
-    report: dict[str, Any] = {"carried": _carried, "recorded": _coverage is not None}
-    if _coverage is not None:
+    report: dict[str, Any] = {"carried": _carried, "recorded": _lines is not None}
+    if _coverage is not None and _lines is not None:
+        _lines.switch("")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             _coverage.stop()
-            report.update(_dependencies(_coverage.get_data(), _settings["root"]))
+        report.update(_dependencies(_lines.by_label, _settings["root"]))
     # Written whole, then renamed: spruce never reads half a report.
     with open(out + ".part", "w", encoding="utf-8") as handle:
         json.dump(report, handle)
     os.replace(out + ".part", out)
 
 
-def _dependencies(data: Any, root: str) -> dict[str, Any]:
+def _dependencies(
+    by_label: dict[str, list[tuple[str, frozenset[int]]]], root: str
+) -> dict[str, Any]:
     """Per measured project file its digest, top-level CRC and import-time blocks; per test the
     blocks it executed, file by file."""
+    parsed: dict[str, tuple[str, list[tuple[int, int, int]]] | None] = {}
     files: dict[str, Any] = {}
-    tests: dict[str, dict[str, set[int]]] = {}
-    for filename in data.measured_files():
-        relative = os.path.relpath(filename, root).replace(os.sep, "/")
-        if relative.startswith("../") or not relative.endswith(".py"):
-            continue
-        try:
-            with open(filename, "rb") as handle:
-                source = handle.read()
-            top, bodies = file_blocks(source)
-        except (OSError, SyntaxError, ValueError):
-            continue
-        at_import: set[int] = set()
-        for line, contexts in data.contexts_by_lineno(filename).items():
-            block = _block_of(bodies, line)
-            for context in contexts:
-                if not context:
-                    if block is not None:
-                        at_import.add(block)
-                    continue
-                executed = tests.setdefault(context, {}).setdefault(relative, set())
-                if block is not None:
-                    executed.add(block)
-        files[relative] = {"digest": digest(source), "top": top, "import": sorted(at_import)}
-    return {
-        "files": files,
-        "tests": {
-            nodeid: {path: sorted(blocks) for path, blocks in per_file.items()}
-            for nodeid, per_file in tests.items()
-        },
-    }
+    blocks_of: dict[tuple[str, frozenset[int]], set[int]] = {}
+
+    def parse(filename: str) -> tuple[str, list[tuple[int, int, int]]] | None:
+        if filename not in parsed:
+            parsed[filename] = None
+            relative = os.path.relpath(filename, root).replace(os.sep, "/")
+            if relative.startswith("../") or not relative.endswith(".py"):
+                return None
+            try:
+                with open(filename, "rb") as handle:
+                    source = handle.read()
+                top, bodies = file_blocks(source)
+            except (OSError, SyntaxError, ValueError):
+                return None
+            parsed[filename] = (relative, bodies)
+            files[relative] = {"digest": digest(source), "top": top, "import": []}
+        return parsed[filename]
+
+    def blocks(filename: str, lines: frozenset[int]) -> set[int]:
+        key = (filename, lines)
+        if key not in blocks_of:
+            known = parse(filename)
+            found = {_block_of(known[1], line) for line in lines} if known else set()
+            blocks_of[key] = {crc for crc in found if crc is not None}
+        return blocks_of[key]
+
+    tests: dict[str, dict[str, list[int]]] = {}
+    for label, taken in by_label.items():
+        per_file: dict[str, set[int]] = {}
+        for filename, lines in taken:
+            known = parse(filename)
+            if known is not None:
+                per_file.setdefault(known[0], set()).update(blocks(filename, lines))
+        if not label:
+            for relative, executed in per_file.items():
+                files[relative]["import"] = sorted(executed)
+        else:
+            tests[label] = {relative: sorted(executed) for relative, executed in per_file.items()}
+    return {"files": files, "tests": tests}

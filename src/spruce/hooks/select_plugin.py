@@ -57,11 +57,9 @@ def file_blocks(source: bytes) -> tuple[int, list[tuple[int, int, int]]]:
     return zlib.crc32(top.encode()), bodies
 
 
-def _block_of(bodies: list[tuple[int, int, int]], line: int) -> int | None:
-    for first, last, crc in bodies:
-        if first <= line <= last:
-            return crc
-    return None
+def _line_blocks(bodies: list[tuple[int, int, int]]) -> dict[int, int]:
+    """Line number -> the CRC of the body it is in (lines of the top level are absent)."""
+    return {line: crc for first, last, crc in bodies for line in range(first, last + 1)}
 
 
 def pytest_configure(config: Any) -> None:
@@ -173,11 +171,11 @@ def _dependencies(
 ) -> dict[str, Any]:
     """Per measured project file its digest, top-level CRC and import-time blocks; per test the
     blocks it executed, file by file."""
-    parsed: dict[str, tuple[str, list[tuple[int, int, int]]] | None] = {}
+    parsed: dict[str, tuple[str, dict[int, int]] | None] = {}
     files: dict[str, Any] = {}
     blocks_of: dict[tuple[str, frozenset[int]], set[int]] = {}
 
-    def parse(filename: str) -> tuple[str, list[tuple[int, int, int]]] | None:
+    def parse(filename: str) -> tuple[str, dict[int, int]] | None:
         if filename not in parsed:
             parsed[filename] = None
             relative = os.path.relpath(filename, root).replace(os.sep, "/")
@@ -189,7 +187,7 @@ def _dependencies(
                 top, bodies = file_blocks(source)
             except (OSError, SyntaxError, ValueError):
                 return None
-            parsed[filename] = (relative, bodies)
+            parsed[filename] = (relative, _line_blocks(bodies))
             files[relative] = {"digest": digest(source), "top": top, "import": []}
         return parsed[filename]
 
@@ -197,8 +195,8 @@ def _dependencies(
         key = (filename, lines)
         if key not in blocks_of:
             known = parse(filename)
-            found = {_block_of(known[1], line) for line in lines} if known else set()
-            blocks_of[key] = {crc for crc in found if crc is not None}
+            in_body = known[1] if known else {}
+            blocks_of[key] = {in_body[line] for line in lines if line in in_body}
         return blocks_of[key]
 
     tests: dict[str, dict[str, list[int]]] = {}

@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from spruce.events import Event
 from spruce.hooks.base import Finding, HookResult, Prepared
+from spruce.report.result import RESULT_SCHEMA, build_result
 from spruce.workflow.cache import ResultCache
 from spruce.workflow.files import FileSet
 from spruce.workflow.perfile import answer_per_file
@@ -86,6 +88,11 @@ async def test_touching_one_file_rechecks_that_file_only(tmp_path: Path) -> None
         found
     )
     assert ("pkg/m085.py", "F401") in found  # a cached finding of an untouched file
+    document = build_result(warm)
+    jsonschema.validate(document, RESULT_SCHEMA)
+    by_id = {hook["id"]: hook for phase in document["phases"] for hook in phase["hooks"]}
+    assert (by_id["bandit"]["files_checked"], by_id["bandit"]["files_cached"]) == (1, 199)
+    assert "files_checked" not in by_id.get("mypy", {})
     _, unchanged = await run_workflow(project, cache_dir=cache, job_id="again")
     assert all(_ends(unchanged)[step]["cached"] for step in FILE_LOCAL)
     assert all(_ends(unchanged)[step]["files_checked"] == 0 for step in FILE_LOCAL)

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
@@ -127,6 +128,12 @@ class ResultCache:
                 with contextlib.suppress(OSError):
                     stat = child.stat()
                     entries.append((stat.st_mtime, stat.st_size, child))
+        # A writer killed mid-write leaves its temporary file; an hour later it is litter.
+        with contextlib.suppress(OSError):
+            for child in self.directory.glob("*/*.tmp"):
+                with contextlib.suppress(OSError):
+                    if child.stat().st_mtime < time.time() - 3600:
+                        child.unlink()
         total = sum(size for _, size, _ in entries)
         for _, size, child in sorted(entries):
             if total <= self.max_bytes:

@@ -159,7 +159,8 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             _coverage.stop()
-        report.update(_dependencies(_lines.by_label, _settings["root"]))
+        known = _settings.get("known") or {}
+        report.update(_dependencies(_lines.by_label, _settings["root"], known))
     # Written whole, then renamed: spruce never reads half a report.
     with open(out + ".part", "w", encoding="utf-8") as handle:
         json.dump(report, handle)
@@ -167,13 +168,15 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
 
 
 def _dependencies(
-    by_label: dict[str, list[tuple[str, frozenset[int]]]], root: str
+    by_label: dict[str, list[tuple[str, frozenset[int]]]], root: str, known: dict[str, str]
 ) -> dict[str, Any]:
     """Per measured project file its digest, top-level CRC and import-time blocks; per test the
-    blocks it executed, file by file."""
+    blocks it executed, file by file. A file only imported, whose digest spruce already `known`s,
+    is not parsed again (parsing a large module costs more than the tests that run)."""
     parsed: dict[str, tuple[str, dict[int, int]] | None] = {}
     files: dict[str, Any] = {}
     blocks_of: dict[tuple[str, frozenset[int]], set[int]] = {}
+    by_tests = {filename for label, taken in by_label.items() if label for filename, _ in taken}
 
     def parse(filename: str) -> tuple[str, dict[int, int]] | None:
         if filename not in parsed:
@@ -184,6 +187,8 @@ def _dependencies(
             try:
                 with open(filename, "rb") as handle:
                     source = handle.read()
+                if filename not in by_tests and known.get(relative) == digest(source):
+                    return None  # spruce keeps what it knows of this file
                 top, bodies = file_blocks(source)
             except (OSError, SyntaxError, ValueError):
                 return None
@@ -194,8 +199,8 @@ def _dependencies(
     def blocks(filename: str, lines: frozenset[int]) -> set[int]:
         key = (filename, lines)
         if key not in blocks_of:
-            known = parse(filename)
-            in_body = known[1] if known else {}
+            entry = parse(filename)
+            in_body = entry[1] if entry else {}
             blocks_of[key] = {in_body[line] for line in lines if line in in_body}
         return blocks_of[key]
 
@@ -203,9 +208,9 @@ def _dependencies(
     for label, taken in by_label.items():
         per_file: dict[str, set[int]] = {}
         for filename, lines in taken:
-            known = parse(filename)
-            if known is not None:
-                per_file.setdefault(known[0], set()).update(blocks(filename, lines))
+            entry = parse(filename)
+            if entry is not None:
+                per_file.setdefault(entry[0], set()).update(blocks(filename, lines))
         if not label:
             for relative, executed in per_file.items():
                 files[relative]["import"] = sorted(executed)

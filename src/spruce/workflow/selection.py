@@ -128,6 +128,7 @@ class Selector:
             "root": str(self.project),
             "record": self.settings.record,
             "carry": sorted(self.carried),
+            "known": {path: entry.digest for path, entry in self._known_files().items()},
             "out": str(self.scratch / "selection.json"),
         }
         path = self.scratch / "selection-settings.json"
@@ -143,6 +144,9 @@ class Selector:
         if result.exit_code in (0, 1) and report.get("recorded") and result.status != "timeout":
             self._save(report, result.test_cases, carried)
         return msgspec.structs.replace(result, selection=summarise(result, carried, self.reason))
+
+    def _known_files(self) -> dict[str, MapFile]:
+        return dict(self.previous.files) if self.previous is not None else {}
 
     def _trust(self, test_dirs: Iterable[str]) -> dict[str, str]:
         return trust_parts(self.files, self.identity, self.cache_env, test_dirs)
@@ -176,7 +180,13 @@ class Selector:
                 job=self.settings.job_id,
                 deps={path: tuple(blocks) for path, blocks in deps.items()},
             )
-        files = dict(self.previous.files) if self.previous is not None and carried else {}
+        # What the plugin did not report again (unchanged files only imported) stays; files
+        # that are gone leave the map.
+        files = {
+            path: entry
+            for path, entry in self._known_files().items()
+            if (self.project / path).is_file()
+        }
         for path, entry in (report.get("files") or {}).items():
             files[path] = MapFile(
                 digest=entry["digest"], top=entry["top"], imports=tuple(entry["import"])

@@ -45,6 +45,7 @@ class HookResult(msgspec.Struct, kw_only=True):
     cached: bool
     reason: str | None
     findings: list[Finding]
+    queued: float = 0.0  # seconds it waited for a CPU slot; `duration` is its running time
 
 
 class PhaseResult(msgspec.Struct, kw_only=True):
@@ -141,7 +142,17 @@ _OUTCOMES: Final = frozenset(get_args(Outcome))
 
 
 class _Hook:
-    __slots__ = ("cached", "duration", "exit_code", "findings", "id", "reason", "started", "status")
+    __slots__ = (
+        "cached",
+        "duration",
+        "exit_code",
+        "findings",
+        "id",
+        "queued",
+        "reason",
+        "started",
+        "status",
+    )
 
     def __init__(self, hook_id: str, started: float) -> None:
         self.id = hook_id
@@ -152,6 +163,7 @@ class _Hook:
         self.cached = False
         self.reason: str | None = None
         self.findings: list[dict[str, Any]] = []
+        self.queued = 0.0
 
 
 class _Phase:
@@ -244,7 +256,7 @@ class ResultBuilder:
             "project": self._project,
             "status": self._status,
             "duration": _duration(self._duration, self._first_ts, now),
-            "phases": [_phase_dict(phase, now) for phase in self._phases.values()],
+            "phases": [_phase_dict(phase, now) for phase in _in_workflow_order(self._phases)],
             "tests": tests,
         }
 
@@ -285,6 +297,7 @@ class ResultBuilder:
         hook.duration = _float_or_none(data.get("duration"))
         hook.exit_code = _int_or_none(data.get("exit_code"))
         hook.cached = bool(data.get("cached", False))
+        hook.queued = _float_or_none(data.get("queued")) or 0.0
         reason = data.get("reason")
         hook.reason = None if reason is None else str(reason)
         details = data.get("details")
@@ -352,10 +365,17 @@ def _phase_dict(phase: _Phase, now: float) -> dict[str, Any]:
                 "cached": hook.cached,
                 "reason": hook.reason,
                 "findings": [dict(finding) for finding in hook.findings],
+                "queued": hook.queued,
             }
             for hook in phase.hooks.values()
         ],
     }
+
+
+def _in_workflow_order(phases: dict[str, _Phase]) -> list[_Phase]:
+    """Phases in the workflow's order, not their events': the tests phase may start first."""
+    rank = {name: index for index, name in enumerate(_PHASE_STARTS.values())}
+    return sorted(phases.values(), key=lambda phase: rank.get(phase.name, len(rank)))
 
 
 def _duration(reported: float | None, started: float | None, now: float) -> float:

@@ -32,6 +32,7 @@ _COMMANDS: Final = {
     "watch": "log",
     "gc": "log",
     "import": "transfer",
+    "stats": "stats",
 }
 
 

@@ -19,24 +19,10 @@ from rich.table import Table
 from rich.text import Text
 
 from spruce.bus import Subscription, WorkflowEventBus
-from spruce.events import HOOK_END_EVENTS, Event, WorkflowEvent
+from spruce.events import HOOK_END_EVENTS, PHASE_END_EVENTS, Event, WorkflowEvent
 from spruce.report.result import ResultBuilder
 from spruce.report.text import closing_line, format_duration, render_findings
 
-_PHASE_ENDS: Final = frozenset(
-    {
-        WorkflowEvent.CONFIG_PHASE_COMPLETED,
-        WorkflowEvent.CONFIG_PHASE_FAILED,
-        WorkflowEvent.FAST_HOOKS_COMPLETED,
-        WorkflowEvent.FAST_HOOKS_FAILED,
-        WorkflowEvent.CODE_CLEANING_COMPLETED,
-        WorkflowEvent.CODE_CLEANING_FAILED,
-        WorkflowEvent.COMPREHENSIVE_HOOKS_COMPLETED,
-        WorkflowEvent.COMPREHENSIVE_HOOKS_FAILED,
-        WorkflowEvent.TEST_PHASE_COMPLETED,
-        WorkflowEvent.TEST_PHASE_FAILED,
-    }
-)
 _ICONS: Final = {
     "passed": ("✓", "green"),
     "fixed": ("✓", "yellow"),
@@ -202,7 +188,7 @@ def plain_line(event: Event) -> str | None:
         notes = [f"{findings} finding{'s' * (findings != 1)}"] if findings else []
         notes += ["cached"] if data.get("cached") else []
         return _status_line(name, data, notes)
-    if event.event in _PHASE_ENDS:
+    if event.event in PHASE_END_EVENTS:
         notes = []
         if any(data.get(k) for k in ("passed", "failed", "skipped", "errors")):
             notes.append(

@@ -429,7 +429,7 @@ class SuiteRun:
         started = time.monotonic()
         ctx = dataclasses.replace(self._job.hooks, on_test_case=self._on_case)
         try:
-            data: dict[str, Any] = {"phase": "tests", "total": None}
+            data: dict[str, Any] = {"phase": "tests", "total": None, "inputs": self._inputs()}
             if early:
                 data["early"] = True  # it runs beside the checks, which may still be running
             await self._job.publish(started_event, "tests", data)
@@ -453,6 +453,13 @@ class SuiteRun:
                 )
             self.finished.set()
         return self.status
+
+    def _inputs(self) -> str:
+        """A digest of the project's files and config as the suite sees them: two runs with
+        the same digest ran the same tests on the same inputs (how flaky tests are found)."""
+        files = self._job.hooks.files
+        digests = ((path, files.digest(path)) for path in files.paths)
+        return cache_key(("tests",), digests, self._job.config_fingerprint())
 
     async def _on_case(self, case: TestCase, total: int | None) -> None:
         self.cases.append(case)

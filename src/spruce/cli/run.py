@@ -61,9 +61,6 @@ def main(args: argparse.Namespace) -> int:
     return asyncio.run(run_job(args))
 
 
-WATCH_URL = "ws://127.0.0.1:8675/ws/progress/{job_id}"
-
-
 async def run_job(args: argparse.Namespace) -> int:
     """Validate the arguments, run the job with live progress, write the report."""
     from rich.console import Console
@@ -95,10 +92,7 @@ async def run_job(args: argparse.Namespace) -> int:
         )
         err = sys.stderr
         print(f"spruce: job {job_id} ({name}) on {project}", file=err)
-        print(
-            f"spruce: watch it with `spruce watch {job_id}` or {WATCH_URL.format(job_id=job_id)}",
-            file=err,
-        )
+        print(f"spruce: {watch_hint(services.store_url, job_id, args.store)}", file=err)
         monitor = services.progress
         with _signals_cancel(engine):
             outcome = await engine.run()
@@ -119,6 +113,18 @@ async def run_job(args: argparse.Namespace) -> int:
     else:
         _write_report(args, events)
     return outcome.exit_code
+
+
+def watch_hint(store_url: str, job_id: str, store_option: str | None) -> str:
+    """Where to watch the job: the dashboard of a `spruce serve` on this store, if one runs
+    here, and the `spruce watch` command."""
+    from spruce.advert import find_dashboard, job_link
+
+    command = f"spruce watch {job_id}" + (f" --store {store_option}" if store_option else "")
+    dashboard = find_dashboard(store_url)
+    if dashboard is None:
+        return f"watch it with `{command}`"
+    return f"watch it at {job_link(dashboard, job_id)} or with `{command}`"
 
 
 @contextlib.contextmanager

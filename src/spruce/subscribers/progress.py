@@ -22,7 +22,11 @@ from spruce.bus import Subscription, WorkflowEventBus
 from spruce.events import HOOK_END_EVENTS, PHASE_END_EVENTS, Event, WorkflowEvent
 from spruce.report.result import ResultBuilder
 from spruce.report.text import closing_line, format_duration, render_findings
+from spruce.subscribers.fit import Row, fit_rows
+from spruce.subscribers.reason import readable_reason
 
+SLOW_HOOK_AFTER: Final = 2.0  # seconds a hook runs before plain output says it started
+QUEUED_WORTH_SAYING: Final = 0.1  # seconds of waiting for a CPU slot worth a note
 _ICONS: Final = {
     "passed": ("✓", "green"),
     "fixed": ("✓", "yellow"),
@@ -47,8 +51,10 @@ class WorkflowProgressMonitor:
         *,
         live: bool,
         job_id: str | None = None,
+        slow_after: float = SLOW_HOOK_AFTER,
     ) -> None:
         self.bus = bus
+        self.slow_after = slow_after
         self.console = console
         self.live = live
         self.job_id = job_id
@@ -61,6 +67,7 @@ class WorkflowProgressMonitor:
         self._tests_total: int | None = None
         self._tests_failed = 0
         self._ended = asyncio.Event()
+        self._slow_timers: dict[str, asyncio.TimerHandle] = {}  # plain mode: running hooks
 
     # lifecycle -------------------------------------------------------------------------------
 
@@ -84,6 +91,7 @@ class WorkflowProgressMonitor:
 
     def stop_monitoring(self) -> None:
         """Unsubscribe and stop drawing; the final state stays on screen."""
+        self._cancel_slow_timers()
         if self._subscription is not None:
             self.bus.unsubscribe(self._subscription)
             self._subscription = None
@@ -125,6 +133,7 @@ class WorkflowProgressMonitor:
                 self._tests_total = _int(event.data.get("total")) or self._tests_total
                 self._tests_failed += event.data.get("outcome") in ("failed", "error")
         if not self.live:
+            self._time_slow_hooks(event)
             line = plain_line(event)
             if line is not None:
                 self.console.out(line, highlight=False)
@@ -132,40 +141,80 @@ class WorkflowProgressMonitor:
         if event.is_end:
             self._ended.set()
 
+    def _time_slow_hooks(self, event: Event) -> None:
+        """Piped output says nothing until a hook ends: a hook still running after
+        `slow_after` seconds gets a line saying so, so that a log shows what it waits for."""
+        step = event.step_id or ""
+        if event.event is WorkflowEvent.HOOK_STARTED:
+            if step not in self._slow_timers:
+                loop = asyncio.get_running_loop()
+                self._slow_timers[step] = loop.call_later(self.slow_after, self._say_running, step)
+        elif event.event in HOOK_END_EVENTS:
+            timer = self._slow_timers.pop(step, None)
+            if timer is not None:
+                timer.cancel()
+        elif event.is_end:
+            self._cancel_slow_timers()
+
+    def _cancel_slow_timers(self) -> None:
+        for timer in self._slow_timers.values():
+            timer.cancel()
+        self._slow_timers.clear()
+
+    def _say_running(self, step: str) -> None:
+        self.console.out(
+            f"{step}: started, still running after {self.slow_after:g}s", highlight=False
+        )
+        self.console.file.flush()
+
     # live view -------------------------------------------------------------------------------
 
     def _render(self) -> RenderableType:
         with self._lock:
             result = self._builder.result(now=time.time())
             tests = (self._tests_done, self._tests_total, self._tests_failed)
+        has_tests = any(phase["name"] == "tests" for phase in result["phases"])
+        # The tree fits the terminal: a frame taller than it would be cut at the bottom,
+        # where the running rows are. One line each for the title, the test bar, the cursor.
+        budget = self.console.size.height - 2 - has_tests
         grid = Table.grid(padding=(0, 1))
         grid.add_column(width=1)
         grid.add_column()
         grid.add_column()
         grid.add_column(justify="right")
         grid.add_column(overflow="ellipsis", no_wrap=True)
-        for phase in result["phases"]:
-            grid.add_row(
-                self._icon(phase["name"], phase["status"]),
-                Text(phase["name"], style="bold"),
-                Text(phase["status"]),
-                Text(format_duration(phase["duration"])),
-                Text(""),
-            )
-            for hook in phase["hooks"]:
+        phases = {phase["name"]: phase for phase in result["phases"]}
+        hooks = {
+            (phase["name"], hook["id"]): hook
+            for phase in phases.values()
+            for hook in phase["hooks"]
+        }
+        for row in fit_rows(_tree_rows(result), budget):
+            if row.hook is None:
+                phase = phases[row.phase]
+                hidden = f"{row.hidden} more hook{'s' * (row.hidden != 1)}" if row.hidden else ""
                 grid.add_row(
-                    self._icon(f"{phase['name']}/{hook['id']}", hook["status"]),
-                    Text("  " + hook["id"]),
-                    Text(hook["status"]),
-                    Text(format_duration(hook["duration"])),
-                    Text(_hook_note(hook), style="dim"),
+                    self._icon(phase["name"], phase["status"]),
+                    Text(phase["name"], style="bold"),
+                    Text(phase["status"]),
+                    Text(format_duration(phase["duration"])),
+                    Text(hidden, style="dim"),
                 )
+                continue
+            hook = hooks[(row.phase, row.hook)]
+            grid.add_row(
+                self._icon(f"{row.phase}/{hook['id']}", hook["status"]),
+                Text("  " + hook["id"]),
+                Text(hook["status"]),
+                Text(format_duration(hook["duration"])),
+                Text(_hook_note(hook), style="dim"),
+            )
         title = Text(
             f"spruce {result['workflow'] or ''} · job {result['job_id']} · {result['status']}",
             style="bold",
         )
         parts: list[RenderableType] = [title, grid]
-        if any(phase["name"] == "tests" for phase in result["phases"]):
+        if has_tests:
             parts.append(_test_bar(*tests))
         return Group(*parts)
 
@@ -187,6 +236,9 @@ def plain_line(event: Event) -> str | None:
         findings = _int(data.get("findings")) or 0
         notes = [f"{findings} finding{'s' * (findings != 1)}"] if findings else []
         notes += ["cached"] if data.get("cached") else []
+        queued = data.get("queued")
+        if isinstance(queued, int | float) and queued >= QUEUED_WORTH_SAYING:
+            notes.append(f"queued {format_duration(float(queued))}")
         return _status_line(name, data, notes)
     if event.event in PHASE_END_EVENTS:
         notes = []
@@ -213,9 +265,20 @@ def _status_line(name: str, data: dict[str, Any], notes: list[str]) -> str:
     duration = data.get("duration")
     if status != "skipped" and isinstance(duration, int | float):
         line += f" in {format_duration(float(duration))}"
-    reason = _first_line(data.get("reason") or data.get("error"))
+    reason = readable_reason(data.get("reason") or data.get("error"))
     notes = [*notes, reason] if reason else notes
     return f"{line} ({'; '.join(notes)})" if notes else line
+
+
+def _tree_rows(result: dict[str, Any]) -> list[Row]:
+    return [
+        row
+        for phase in result["phases"]
+        for row in (
+            Row(phase["name"], None, phase["status"]),
+            *(Row(phase["name"], hook["id"], hook["status"]) for hook in phase["hooks"]),
+        )
+    ]
 
 
 def _hook_note(hook: dict[str, Any]) -> str:
@@ -225,8 +288,10 @@ def _hook_note(hook: dict[str, Any]) -> str:
         notes.append(f"{count} finding{'s' * (count != 1)}")
     if hook["cached"]:
         notes.append("cached")
+    if hook.get("queued", 0.0) >= QUEUED_WORTH_SAYING:
+        notes.append(f"queued {format_duration(hook['queued'])}")
     if hook["reason"]:
-        notes.append(_first_line(hook["reason"]))
+        notes.append(readable_reason(hook["reason"]))
     return ", ".join(notes)
 
 

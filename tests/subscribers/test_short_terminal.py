@@ -145,3 +145,35 @@ async def test_an_error_reason_and_the_time_queued_are_said_readably(
         "comprehensive_hooks/bandit: error in 0.50s "
         "(queued 1.25s; src/x.py: syntax error while parsing AST)\n"
     )
+
+
+async def test_hooks_waiting_for_a_slot_show_as_queued(bus: WorkflowEventBus) -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=100, height=40)
+    monitor = WorkflowProgressMonitor(bus, console, live=True, job_id="k3x9")
+    monitor.start_monitoring()
+    planned = [{"id": hook, "phase": "comprehensive_hooks"} for hook in SLOW]
+    steps = (
+        FAILING_JOB[0],
+        Step(E.WORKFLOW_SESSION_READY, None, {"hooks": planned, "hooks_total": 3}, 0.1),
+        Step(
+            E.COMPREHENSIVE_HOOKS_STARTED,
+            "comprehensive_hooks",
+            {"phase": "comprehensive_hooks"},
+            0.2,
+        ),
+        hook_start("comprehensive_hooks", "mypy", 0.3),
+    )
+    try:
+        await publish(bus, steps, job_id="k3x9")
+        with anyio.fail_after(5):
+            while "vulture" not in ANSI.sub("", out.getvalue()):
+                await anyio.sleep(0.02)
+        await anyio.sleep(0.2)
+        frame = ANSI.sub("", out.getvalue()).rsplit("spruce standard_quality · job", 1)[-1]
+    finally:
+        monitor.stop_monitoring()
+    rows = {
+        line.split()[1]: line.split()[2] for line in frame.splitlines() if len(line.split()) > 2
+    }
+    assert (rows["mypy"], rows["bandit"], rows["vulture"]) == ("running", "queued", "queued")

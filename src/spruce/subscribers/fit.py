@@ -1,5 +1,5 @@
 """Which rows of the live tree fit a short terminal: the running rows always, then the phases,
-then the hooks that failed, then the others; a phase says how many of its hooks it hides."""
+then the hooks that failed, then the others; a phase says how many of its hook rows it hides."""
 
 from __future__ import annotations
 
@@ -20,15 +20,15 @@ class Row:
 
 
 def fit_rows(rows: list[Row], budget: int) -> list[Row]:
-    """At most `budget` of `rows`, in their order, dropping the least telling first: finished
-    hooks that passed (oldest first), then finished hooks that failed, then the rows of phases
-    that are over, then those still running; running hooks go last, when nothing else is left."""
+    """At most `budget` of `rows`, in their order, dropping the least telling first: hooks
+    waiting for a slot, finished hooks that passed (oldest first), finished hooks that failed,
+    the rows of phases that are over, then those still running; running hooks go last."""
     if len(rows) <= budget:
         return rows
     budget = max(budget, 0)
     keep = [True] * len(rows)
     excess = len(rows) - budget
-    for rank in (_passed_hook, _failed_hook, _finished_phase, _phase, _anything):
+    for rank in (_queued_hook, _passed_hook, _failed_hook, _finished_phase, _phase, _anything):
         for index, row in enumerate(rows):
             if excess == 0:
                 break
@@ -48,12 +48,16 @@ def fit_rows(rows: list[Row], budget: int) -> list[Row]:
     return shown
 
 
+def _queued_hook(row: Row) -> bool:
+    return row.hook is not None and row.status == "queued"
+
+
 def _passed_hook(row: Row) -> bool:
     return row.hook is not None and row.status in _DONE_OK
 
 
 def _failed_hook(row: Row) -> bool:
-    return row.hook is not None and row.status != "running"
+    return row.hook is not None and row.status not in ("running", "queued")
 
 
 def _finished_phase(row: Row) -> bool:

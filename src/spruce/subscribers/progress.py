@@ -66,6 +66,7 @@ class WorkflowProgressMonitor:
         self._tests_done = 0
         self._tests_total: int | None = None
         self._tests_failed = 0
+        self._planned: dict[str, list[str]] = {}  # phase -> hook ids, from session_ready
         self._ended = asyncio.Event()
         self._slow_timers: dict[str, asyncio.TimerHandle] = {}  # plain mode: running hooks
 
@@ -126,7 +127,9 @@ class WorkflowProgressMonitor:
             self._builder.add(event)
             if event.job_id != self._builder.job_id:
                 return
-            if event.event is WorkflowEvent.TEST_PHASE_STARTED:
+            if event.event is WorkflowEvent.WORKFLOW_SESSION_READY:
+                self._planned = _planned_hooks(event.data.get("hooks"))
+            elif event.event is WorkflowEvent.TEST_PHASE_STARTED:
                 self._tests_total = _int(event.data.get("total"))
             elif event.event is WorkflowEvent.TEST_CASE_COMPLETED:
                 self._tests_done = _int(event.data.get("done")) or self._tests_done + 1
@@ -173,6 +176,7 @@ class WorkflowProgressMonitor:
         with self._lock:
             result = self._builder.result(now=time.time())
             tests = (self._tests_done, self._tests_total, self._tests_failed)
+            planned = self._planned
         has_tests = any(phase["name"] == "tests" for phase in result["phases"])
         # The tree fits the terminal: a frame taller than it would be cut at the bottom,
         # where the running rows are. One line each for the title, the test bar, the cursor.
@@ -189,7 +193,7 @@ class WorkflowProgressMonitor:
             for phase in phases.values()
             for hook in phase["hooks"]
         }
-        for row in fit_rows(_tree_rows(result), budget):
+        for row in fit_rows(_tree_rows(result, planned), budget):
             if row.hook is None:
                 phase = phases[row.phase]
                 hidden = f"{row.hidden} more hook{'s' * (row.hidden != 1)}" if row.hidden else ""
@@ -201,7 +205,14 @@ class WorkflowProgressMonitor:
                     Text(hidden, style="dim"),
                 )
                 continue
-            hook = hooks[(row.phase, row.hook)]
+            hook = hooks.get((row.phase, row.hook))
+            if hook is None:  # planned, waiting for a CPU slot
+                grid.add_row(
+                    Text("·", style="dim"),
+                    Text("  " + row.hook, style="dim"),
+                    Text("queued", style="dim"),
+                )
+                continue
             grid.add_row(
                 self._icon(f"{row.phase}/{hook['id']}", hook["status"]),
                 Text("  " + hook["id"]),
@@ -270,15 +281,28 @@ def _status_line(name: str, data: dict[str, Any], notes: list[str]) -> str:
     return f"{line} ({'; '.join(notes)})" if notes else line
 
 
-def _tree_rows(result: dict[str, Any]) -> list[Row]:
-    return [
-        row
-        for phase in result["phases"]
-        for row in (
-            Row(phase["name"], None, phase["status"]),
-            *(Row(phase["name"], hook["id"], hook["status"]) for hook in phase["hooks"]),
-        )
-    ]
+def _tree_rows(result: dict[str, Any], planned: dict[str, list[str]]) -> list[Row]:
+    """The phases, each followed by its hooks, then by those still waiting for a slot."""
+    rows = []
+    for phase in result["phases"]:
+        name = phase["name"]
+        rows.append(Row(name, None, phase["status"]))
+        rows += [Row(name, hook["id"], hook["status"]) for hook in phase["hooks"]]
+        if phase["status"] == "running":
+            seen = {hook["id"] for hook in phase["hooks"]}
+            rows += [
+                Row(name, hook, "queued") for hook in planned.get(name, ()) if hook not in seen
+            ]
+    return rows
+
+
+def _planned_hooks(hooks: object) -> dict[str, list[str]]:
+    """session_ready's planned hooks [{"id", "phase"}] by phase."""
+    planned: dict[str, list[str]] = {}
+    for hook in hooks if isinstance(hooks, list) else ():
+        if isinstance(hook, dict) and isinstance(hook.get("id"), str):
+            planned.setdefault(str(hook.get("phase")), []).append(hook["id"])
+    return planned
 
 
 def _hook_note(hook: dict[str, Any]) -> str:

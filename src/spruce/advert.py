@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
+from spruce.workflow.process import process_exists
+
 _CONNECT_TIMEOUT: Final = 0.2  # seconds; the server is on this host
 _MAX_FILES: Final = 64  # adverts read at most (one per running server)
 
@@ -90,7 +92,7 @@ def find_dashboard(store_url: str, *, directory: Path | None = None) -> str | No
             continue
         if not isinstance(body, dict) or body.get("host") != socket.gethostname():
             continue
-        if not _alive(body.get("pid")):
+        if not process_exists(body.get("pid")):
             with contextlib.suppress(OSError):
                 path.unlink()  # its server was killed before it could remove it
             continue
@@ -98,18 +100,6 @@ def find_dashboard(store_url: str, *, directory: Path | None = None) -> str | No
         if body.get("store") == wanted and isinstance(url, str) and _listening(url):
             return url
     return None
-
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, owned by someone else
-    return True
 
 
 def _listening(url: str) -> bool:

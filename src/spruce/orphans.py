@@ -18,6 +18,7 @@ from spruce.bus import WorkflowEventBus
 from spruce.errors import StoreError
 from spruce.events import WorkflowEvent
 from spruce.store.base import EventLog, JobRecord
+from spruce.workflow.process import process_exists
 
 _log: Final = logging.getLogger("spruce.orphans")
 ORPHAN_EXIT_CODE: Final = 1
@@ -37,15 +38,7 @@ async def runner_is_gone(log: EventLog, job: JobRecord) -> bool:
     if not isinstance(runner, dict) or runner.get("host") != socket.gethostname():
         return False  # another machine's runner: its liveness cannot be seen from here
     pid = runner.get("pid")
-    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, owned by someone else
-    return False
+    return pid != os.getpid() and isinstance(pid, int) and pid > 0 and not process_exists(pid)
 
 
 async def end_orphaned_jobs(bus: WorkflowEventBus, *, limit: int = 200) -> list[str]:

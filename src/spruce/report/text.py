@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Final
 
+from spruce.report.reason import readable_reason
+
 # The order hook statuses are counted in on the closing line, and how each reads there.
 _COUNTED: Final = (
     ("passed", "passed", "passed"),
@@ -107,7 +109,7 @@ def _note(hook: dict[str, Any]) -> str:
     if hook["cached"]:
         notes.append("cached")
     if hook["reason"]:
-        notes.append(_first_line(hook["reason"]))
+        notes.append(readable_reason(hook["reason"]))
     return ", ".join(notes)
 
 

@@ -20,10 +20,10 @@ from rich.text import Text
 
 from spruce.bus import Subscription, WorkflowEventBus
 from spruce.events import HOOK_END_EVENTS, PHASE_END_EVENTS, Event, WorkflowEvent
+from spruce.report.reason import readable_reason
 from spruce.report.result import ResultBuilder
 from spruce.report.text import closing_line, format_duration, render_findings
 from spruce.subscribers.fit import Row, fit_rows
-from spruce.subscribers.reason import readable_reason
 
 SLOW_HOOK_AFTER: Final = 2.0  # seconds a hook runs before plain output says it started
 QUEUED_WORTH_SAYING: Final = 0.1  # seconds of waiting for a CPU slot worth a note

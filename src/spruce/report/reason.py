@@ -8,6 +8,7 @@ from typing import Final
 
 _MESSAGE_KEYS: Final = ("message", "msg", "error", "reason", "description", "detail")
 _MAX_MESSAGES: Final = 3
+_MAX_JSON_LINES: Final = 20  # trailing lines looked at for JSON lines
 _MAX_LENGTH: Final = 300
 
 
@@ -20,10 +21,9 @@ def readable_reason(reason: object) -> str:
     if not lines:
         return ""
     messages = _json_messages(text)
-    if messages is None:  # the JSON may follow some text: try its last lines
-        messages = next(
-            (found for line in reversed(lines[-5:]) if (found := _json_messages(line))), None
-        )
+    if messages is None:  # JSON lines, maybe after some text: the messages of each
+        found = [m for line in lines[-_MAX_JSON_LINES:] for m in _json_messages(line) or ()]
+        messages = found[:_MAX_MESSAGES] or None
     if messages:
         line = "; ".join(dict.fromkeys(messages))
     elif any(line.startswith("Traceback (most recent call last)") for line in lines):
@@ -53,15 +53,22 @@ def _collect(value: object, found: list[str], *, depth: int) -> None:
         for key in _MESSAGE_KEYS:
             message = value.get(key)
             if isinstance(message, str) and message.strip():
-                where = value.get("filename") or value.get("file") or value.get("path")
-                text = message.strip().splitlines()[0]
-                found.append(f"{where}: {text}" if isinstance(where, str) and where else text)
+                found.append(_located(value, message.strip().splitlines()[0]))
                 return
         for item in value.values():
             _collect(item, found, depth=depth + 1)
     elif isinstance(value, list):
         for item in value:
             _collect(item, found, depth=depth + 1)
+
+
+def _located(value: dict[str, object], message: str) -> str:
+    """`path:line: message` when the object says where."""
+    where = value.get("filename") or value.get("file") or value.get("path")
+    if not isinstance(where, str) or not where:
+        return message
+    line = value.get("line") or value.get("line_number")
+    return f"{where}:{line}: {message}" if isinstance(line, int) else f"{where}: {message}"
 
 
 def _compact(document: object) -> str:

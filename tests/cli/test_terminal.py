@@ -39,7 +39,16 @@ def tmux(tmp_path: Path) -> Iterator[list[str]]:
         pytest.skip("tmux is not installed (.ci/run installs it)")
     command = ["tmux", "-L", f"spruce-test-{uuid.uuid4().hex[:8]}", "-f", os.devnull]
     yield command
+    socket = subprocess.run(
+        [*command, "display-message", "-p", "#{socket_path}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=10,
+    ).stdout.strip()
     subprocess.run([*command, "kill-server"], capture_output=True, check=False, timeout=10)
+    if socket:
+        Path(socket).unlink(missing_ok=True)
 
 
 def _both_running(screen: list[str]) -> bool:

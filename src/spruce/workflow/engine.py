@@ -22,6 +22,7 @@ from spruce.errors import ConfigError
 from spruce.events import WorkflowEvent as E
 from spruce.orphans import runner_identity
 from spruce.workflow.definitions import PhaseName, WorkflowDefinition
+from spruce.workflow.scope import HookGate
 
 _log: Final = logging.getLogger("spruce.workflow")
 EXIT_PASSED: Final = 0
@@ -38,6 +39,8 @@ class RunOptions:
     no_cache: bool = False
     fail_fast: bool = False
     cache_dir: Path | None = None  # None: the user's cache directory
+    all_tests: bool = False  # run the whole suite, no test selection
+    gate: HookGate | None = None  # the hooks and files chosen (--hook/--skip/--files…)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -270,6 +273,7 @@ class WorkflowEngine:
             cache=cache,
             fail_fast=self.options.fail_fast,
             cancel_reason=self._cancel_reason,
+            gate=self.options.gate,
         )
         data = {
             "phase": "config",

@@ -32,6 +32,9 @@ _COMMANDS: Final = {
     "watch": "log",
     "gc": "log",
     "import": "transfer",
+    "install": "install",
+    "uninstall": "install",
+    "completion": "completion",
 }
 
 

@@ -92,6 +92,11 @@ def _add_choice_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--watch", action="store_true", help="run again on every saved change, until Ctrl-C"
     )
+    parser.add_argument(
+        "--pre-commit-config",
+        action="store_true",
+        help="run the hooks of the project's .pre-commit-config.yaml",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -193,7 +198,12 @@ def run_options(args: argparse.Namespace, project: Path) -> RunOptions:
     from spruce.workflow.definitions import HOOKS_BY_ID
     from spruce.workflow.engine import RunOptions
 
-    known = [*HOOKS_BY_ID, *(hook.id for hook in load_config(project).custom)]
+    config = load_config(project)
+    known = [*HOOKS_BY_ID, *(hook.id for hook in config.custom)]
+    if config.pre_commit or args.pre_commit_config:
+        from spruce.precommit import hook_ids
+
+        known.extend(hook_ids(project))
     scope.check_hook_ids(args.hook, known, option="--hook")
     scope.check_hook_ids(args.skip, known, option="--skip")
     files: frozenset[str] | None = None
@@ -218,6 +228,7 @@ def run_options(args: argparse.Namespace, project: Path) -> RunOptions:
         fail_fast=args.fail_fast,
         all_tests=args.all_tests,
         gate=gate,
+        pre_commit=args.pre_commit_config,
     )
 
 

@@ -193,34 +193,19 @@ def run_options(args: argparse.Namespace, project: Path) -> RunOptions:
     import os
     from pathlib import Path
 
-    from spruce.config import load_config
-    from spruce.workflow import scope
-    from spruce.workflow.definitions import HOOKS_BY_ID
     from spruce.workflow.engine import RunOptions
+    from spruce.workflow.scope import gate_for
 
-    config = load_config(project)
-    known = [*HOOKS_BY_ID, *(hook.id for hook in config.custom)]
-    if config.pre_commit or args.pre_commit_config:
-        from spruce.precommit import hook_ids
-
-        known.extend(hook_ids(project))
-    scope.check_hook_ids(args.hook, known, option="--hook")
-    scope.check_hook_ids(args.skip, known, option="--skip")
-    files: frozenset[str] | None = None
-    label = ""
-    if args.files:
-        files, label = scope.files_scope(project, args.files, cwd=Path.cwd()), "the files given"
-    elif args.changed:
-        files = scope.changed_scope(project, args.changed)
-        label = f"files changed since {args.changed}"
-    elif args.staged:
-        files, label = scope.staged_scope(project), "the staged files"
-    skip = scope.skip_reasons(args.skip, os.environ.get("SPRUCE_SKIP"))
-    chosen = files is not None or args.hook or skip
-    gate = (
-        scope.HookGate(scope=files, scope_label=label, only=frozenset(args.hook), skip=skip)
-        if chosen
-        else None
+    gate = gate_for(
+        project,
+        hooks=args.hook,
+        skip=args.skip,
+        env_skip=os.environ.get("SPRUCE_SKIP"),
+        files=args.files,
+        changed=args.changed,
+        staged=args.staged,
+        pre_commit=args.pre_commit_config,
+        cwd=Path.cwd(),
     )
     return RunOptions(
         fix=args.fix,

@@ -56,6 +56,46 @@ class HookGate:
         return dataclasses.replace(prepared, inputs=inputs)
 
 
+def gate_for(
+    project: Path,
+    *,
+    hooks: Sequence[str] = (),
+    skip: Sequence[str] = (),
+    env_skip: str | None = None,
+    files: Sequence[str] | None = None,
+    changed: str | None = None,
+    staged: bool = False,
+    pre_commit: bool = False,
+    cwd: Path | None = None,
+) -> HookGate | None:
+    """The gate a run's choices ask for (None: every hook on every file); UsageError for an
+    unknown hook id or a file outside the project. `files` are relative to `cwd` (default: the
+    project). Runs git for `changed` and `staged`."""
+    from spruce.config import load_config
+    from spruce.workflow.definitions import HOOKS_BY_ID
+
+    config = load_config(project)
+    known = [*HOOKS_BY_ID, *(hook.id for hook in config.custom)]
+    if pre_commit or config.pre_commit:
+        from spruce.precommit import hook_ids
+
+        known.extend(hook_ids(project))
+    check_hook_ids(hooks, known, option="--hook")
+    check_hook_ids(skip, known, option="--skip")
+    scope: frozenset[str] | None = None
+    label = ""
+    if files:
+        scope, label = files_scope(project, files, cwd=cwd or project), "the files given"
+    elif changed:
+        scope, label = changed_scope(project, changed), f"files changed since {changed}"
+    elif staged:
+        scope, label = staged_scope(project), "the staged files"
+    reasons = skip_reasons(skip, env_skip)
+    if scope is None and not hooks and not reasons:
+        return None
+    return HookGate(scope=scope, scope_label=label, only=frozenset(hooks), skip=reasons)
+
+
 def is_file_local(hook: Hook) -> bool:
     """Whether a hook's verdict on a file depends on that file alone."""
     declared = getattr(hook, "file_local", None)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -79,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    import logging  # not at the top: `spruce --help` stays fast
+
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose + args.command_verbose, 2),
         format="spruce: %(levelname)s: %(name)s: %(message)s",

@@ -71,17 +71,10 @@ def gate_for(
     """The gate a run's choices ask for (None: every hook on every file); UsageError for an
     unknown hook id or a file outside the project. `files` are relative to `cwd` (default: the
     project). Runs git for `changed` and `staged`."""
-    from spruce.config import load_config
-    from spruce.workflow.definitions import HOOKS_BY_ID
-
-    config = load_config(project)
-    known = [*HOOKS_BY_ID, *(hook.id for hook in config.custom)]
-    if pre_commit or config.pre_commit:
-        from spruce.precommit import hook_ids
-
-        known.extend(hook_ids(project))
-    check_hook_ids(hooks, known, option="--hook")
-    check_hook_ids(skip, known, option="--skip")
+    known = known_hook_ids(project, pre_commit=pre_commit) if hooks or skip else None
+    if known is not None:
+        check_hook_ids(hooks, known, option="--hook")
+        check_hook_ids(skip, known, option="--skip")
     scope: frozenset[str] | None = None
     label = ""
     if files:
@@ -94,6 +87,26 @@ def gate_for(
     if scope is None and not hooks and not reasons:
         return None
     return HookGate(scope=scope, scope_label=label, only=frozenset(hooks), skip=reasons)
+
+
+def known_hook_ids(project: Path, *, pre_commit: bool) -> list[str] | None:
+    """Built-in, custom and (when asked for) pre-commit hook ids; None when the configuration
+    is broken (the job's config phase then reports what is wrong)."""
+    from spruce.config import load_config
+    from spruce.errors import ConfigError
+    from spruce.workflow.definitions import HOOKS_BY_ID
+
+    known = list(HOOKS_BY_ID)
+    try:
+        config = load_config(project)
+        known.extend(hook.id for hook in config.custom)
+        if pre_commit or config.pre_commit:
+            from spruce.precommit import hook_ids
+
+            known.extend(hook_ids(project))
+    except ConfigError:
+        return None
+    return known
 
 
 def is_file_local(hook: Hook) -> bool:

@@ -95,9 +95,35 @@ def _positional_choices(name: str) -> str:
 
 
 def _zsh(commands: Commands) -> str:
+    names = " ".join(name for name in commands if name)
+    top = " ".join(flag for strings, _ in commands[""] for flag in strings)
+    cases = []
+    for name, options in commands.items():
+        if not name:
+            continue
+        flags = " ".join(flag for strings, _ in options for flag in strings)
+        values = "".join(
+            f"                {'|'.join(strings)}) compadd -- {' '.join(choices)}; return;;\n"
+            for strings, choices in options
+            if choices
+        )
+        positional = _positional_choices(name)
+        rest = f"compadd -- {positional}" if positional else "_files"
+        cases.append(
+            f"        {name})\n"
+            f"            case ${{words[CURRENT-1]}} in\n{values}            esac\n"
+            f"            if [[ $PREFIX == -* ]]; then compadd -- {flags}; else {rest}; fi;;\n"
+        )
     return (
-        "# spruce completion for zsh (through bash's completion functions)\n"
-        "autoload -U +X bashcompinit && bashcompinit\n" + _bash(commands).split("\n", 1)[1]
+        "#compdef spruce\n# spruce completion for zsh\n"
+        "_spruce() {\n"
+        "    local cmd= i\n"
+        "    for ((i = 2; i < CURRENT; i++)); do\n"
+        "        [[ ${words[i]} != -* ]] && { cmd=${words[i]}; break; }\n"
+        "    done\n"
+        "    case $cmd in\n"
+        f"        '') compadd -- {names} {top};;\n" + "".join(cases) + "    esac\n}\n"
+        "compdef _spruce spruce\n"
     )
 
 
@@ -117,5 +143,8 @@ def _fish(commands: Commands) -> str:
     lines.append(
         'complete -c spruce -n "__fish_seen_subcommand_from completion" -x -a "bash zsh fish"'
     )
-    lines.append('complete -c spruce -n "not __fish_use_subcommand" -F')
+    lines.append(
+        'complete -c spruce -n "not __fish_use_subcommand; '
+        'and not __fish_seen_subcommand_from completion" -F'
+    )
     return "\n".join(lines) + "\n"

@@ -84,3 +84,11 @@ def test_after_a_kill_9_an_edit_made_since_is_kept_and_the_copy_named(tmp_path: 
     assert (project / "calc.py").read_text() == "VALUE = 3  # typed after the crash\n"
     copies = list((tmp_path / "state").glob("spruce/staged/*/*/0.bin"))
     assert [copy.read_bytes() for copy in copies] == [UNSTAGED]
+
+
+def test_an_error_after_setting_aside_still_puts_the_edit_back(tmp_path: Path) -> None:
+    project, _ = slow_project(tmp_path)
+    done = spruce(project, "run", "--fast", "--staged", "--store", "nosuch://x")
+    assert done.returncode == 2 and "nosuch" in done.stderr, done.stderr
+    assert (project / "calc.py").read_bytes() == UNSTAGED
+    assert not list((tmp_path / "state").glob("spruce/staged/*/*/manifest.json"))

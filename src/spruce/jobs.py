@@ -17,6 +17,7 @@ from spruce.workflow.process import usable_cpus
 if TYPE_CHECKING:
     from spruce.container import Services
     from spruce.workflow.engine import WorkflowEngine
+    from spruce.workflow.scope import HookGate
 
 _ALPHABET: Final = string.ascii_lowercase + string.digits
 _START_TIMEOUT: Final = 30.0
@@ -77,6 +78,7 @@ class JobRunner:
         fix: bool = False,
         no_cache: bool = False,
         fail_fast: bool = False,
+        gate: HookGate | None = None,
     ) -> str:
         """Validate, start the job in the background, return its id once its first event is
         stored. UsageError (one clear sentence) for an unknown workflow, a project that does not
@@ -99,7 +101,7 @@ class JobRunner:
             job_id=job_id,
             project=path,
             workflow=definition,
-            options=RunOptions(fix=fix, no_cache=no_cache, fail_fast=fail_fast),
+            options=RunOptions(fix=fix, no_cache=no_cache, fail_fast=fail_fast, gate=gate),
         )
         self._engines[job_id] = engine
         task = asyncio.create_task(engine.run(), name=f"spruce-job-{job_id}")

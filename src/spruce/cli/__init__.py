@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -32,6 +31,9 @@ _COMMANDS: Final = {
     "watch": "log",
     "gc": "log",
     "import": "transfer",
+    "install": "install",
+    "uninstall": "install",
+    "completion": "completion",
     "stats": "stats",
 }
 
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spruce",
         description="Run a Python project's quality workflow and watch every step live.",
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"spruce {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
@@ -55,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in dict.fromkeys(_COMMANDS.values()):
         module: CommandModule = importlib.import_module(f"spruce.cli.{module_name}")
         module.add_parsers(commands)
+    for command in commands.choices.values():
+        # An abbreviation would run something else than was typed (`--skip` as `--skip-hooks`).
+        command.allow_abbrev = False
+        command.add_argument(
+            "-v",
+            "--verbose",
+            dest="command_verbose",
+            action="count",
+            default=0,
+            help="more log output",
+        )
     return parser
 
 
@@ -65,8 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    import logging  # not at the top: `spruce --help` stays fast
+
     logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
+        level=logging.WARNING - 10 * min(args.verbose + args.command_verbose, 2),
         format="spruce: %(levelname)s: %(name)s: %(message)s",
     )
     from spruce.errors import SpruceError, UsageError

@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from spruce.container import Services
     from spruce.events import Event
-    from spruce.workflow.engine import WorkflowEngine
+    from spruce.workflow.engine import RunOptions, WorkflowEngine
 
 FORMATS = ("text", "json", "sarif", "junit", "github")
 WORKFLOW_NAMES = ("standard_quality", "fast", "comprehensive", "tests")
@@ -51,18 +53,79 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument("--store", metavar="URL", help="event log URL (default: SPRUCE_STORE)")
     parser.add_argument("--format", choices=FORMATS, default="text", help="report format")
     parser.add_argument("--output", metavar="FILE", help="write the report here, not stdout")
+    _add_choice_arguments(parser)
     parser.set_defaults(handler=main)
 
 
+def _add_choice_arguments(parser: argparse.ArgumentParser) -> None:
+    """The scope, hook choice and output volume of a run (SPEC §10)."""
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--files", nargs="+", metavar="PATH", help="file-local hooks check only these files"
+    )
+    scope.add_argument(
+        "--changed",
+        nargs="?",
+        const="HEAD",
+        metavar="REF",
+        help="only files that differ from REF (default HEAD), plus untracked ones",
+    )
+    scope.add_argument(
+        "--staged",
+        action="store_true",
+        help="check the staged content of the staged files (unstaged edits set aside)",
+    )
+    parser.add_argument(
+        "--hook", action="append", default=[], metavar="ID", help="run only this hook (repeat)"
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="skip this hook (repeat; also SPRUCE_SKIP=id,id)",
+    )
+    parser.add_argument("--all-tests", action="store_true", help="run the whole test suite")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print only the closing summary line"
+    )
+    parser.add_argument(
+        "--watch", action="store_true", help="run again on every saved change, until Ctrl-C"
+    )
+    parser.add_argument(
+        "--pre-commit-config",
+        action="store_true",
+        help="run the hooks of the project's .pre-commit-config.yaml",
+    )
+
+
 def main(args: argparse.Namespace) -> int:
-    """Run the job and return its exit code."""
+    """Run the job (or, with --watch, one job per change) and return its exit code."""
     import asyncio
 
-    return asyncio.run(run_job(args))
+    from spruce.jobs import resolve_project
+    from spruce.workflow.staged import recover_leftovers, staged_content
+
+    if args.watch:
+        from spruce.cli.watch import watch
+
+        return watch(args)
+    project = resolve_project(args.path, ())
+    for note in recover_leftovers(project):
+        print(f"spruce: {note}", file=sys.stderr)
+    if not args.staged:
+        return asyncio.run(run_job(args))
+    with staged_content(project):
+        return asyncio.run(run_job(args))
 
 
-async def run_job(args: argparse.Namespace) -> int:
-    """Validate the arguments, run the job with live progress, write the report."""
+async def run_job(
+    args: argparse.Namespace, *, started: Callable[[WorkflowEngine], None] | None = None
+) -> int:
+    """Validate the arguments, run the job with live progress, write the report.
+
+    Without `started`, SIGINT and SIGTERM cancel the job; with it, the caller is handed the
+    engine (to cancel it) and owns the signals."""
     from rich.console import Console
 
     from spruce.container import ProgressView, open_services
@@ -70,7 +133,7 @@ async def run_job(args: argparse.Namespace) -> int:
     from spruce.events import check_job_id
     from spruce.jobs import new_job_id, resolve_project
     from spruce.workflow.definitions import WORKFLOWS
-    from spruce.workflow.engine import EXIT_CONFIG, RunOptions, WorkflowEngine
+    from spruce.workflow.engine import EXIT_CONFIG, WorkflowEngine
 
     name = args.workflow or "standard_quality"
     workflow = WORKFLOWS.get(name)
@@ -78,24 +141,27 @@ async def run_job(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown workflow {name!r}: choose one of {', '.join(WORKFLOWS)}")
     project = resolve_project(args.path, ())
     job_id = check_job_id(args.job_id) if args.job_id else new_job_id()
+    options = run_options(args, project)
     console = Console(file=sys.stderr)
     view = ProgressView(console, live=console.is_terminal, job_id=job_id)
-    async with open_services(store_url=args.store, progress=view) as services:
+    async with open_services(
+        store_url=args.store, progress=None if args.quiet else view
+    ) as services:
         if await services.log.get_job(job_id) is not None:
             raise JobExistsError(job_id)
         engine = WorkflowEngine(
-            services.bus,
-            job_id=job_id,
-            project=project,
-            workflow=workflow,
-            options=RunOptions(fix=args.fix, no_cache=args.no_cache, fail_fast=args.fail_fast),
+            services.bus, job_id=job_id, project=project, workflow=workflow, options=options
         )
-        err = sys.stderr
-        print(f"spruce: job {job_id} ({name}) on {project}", file=err)
-        print(f"spruce: {watch_hint(services.store_url, job_id, args.store)}", file=err)
+        if not args.quiet:
+            hint = watch_hint(services.store_url, job_id, args.store)
+            _announce(job_id, name, project, options, hint)
         monitor = services.progress
-        with _signals_cancel(engine):
+        if started is not None:
+            started(engine)
             outcome = await engine.run()
+        else:
+            with _signals_cancel(engine):
+                outcome = await engine.run()
         await services.bus.flush()
         if monitor is not None:
             # flush() hands events to subscribers; let the view show the end event too.
@@ -107,12 +173,59 @@ async def run_job(args: argparse.Namespace) -> int:
     # The live view already drew every hook on this terminal: end with the findings and the
     # closing line rather than the same table again.
     shown_live = view.live and args.format == "text" and not args.output and sys.stdout.isatty()
-    if shown_live and monitor is not None:
+    if args.quiet and args.format == "text" and not args.output:
+        from spruce.report.result import build_result
+        from spruce.report.text import closing_line
+
+        print(closing_line(build_result(events)))
+    elif shown_live and monitor is not None:
         sys.stdout.write(monitor.summary().rstrip("\n") + "\n")
         sys.stdout.flush()
     else:
         _write_report(args, events)
     return outcome.exit_code
+
+
+def run_options(args: argparse.Namespace, project: Path) -> RunOptions:
+    """The RunOptions the arguments ask for; UsageError for an unknown hook id or bad scope."""
+    import os
+    from pathlib import Path
+
+    from spruce.workflow.engine import RunOptions
+    from spruce.workflow.scope import gate_for
+
+    gate = gate_for(
+        project,
+        hooks=args.hook,
+        skip=args.skip,
+        env_skip=os.environ.get("SPRUCE_SKIP"),
+        files=args.files,
+        changed=args.changed,
+        staged=args.staged,
+        pre_commit=args.pre_commit_config,
+        cwd=Path.cwd(),
+    )
+    return RunOptions(
+        fix=args.fix,
+        no_cache=args.no_cache,
+        fail_fast=args.fail_fast,
+        all_tests=args.all_tests,
+        gate=gate,
+        pre_commit=args.pre_commit_config,
+    )
+
+
+def _announce(job_id: str, name: str, project: Path, options: RunOptions, hint: str) -> None:
+    err = sys.stderr
+    print(f"spruce: job {job_id} ({name}) on {project}", file=err)
+    print(f"spruce: {hint}", file=err)
+    gate = options.gate
+    if gate is not None and gate.scope is not None:
+        count = len(gate.scope)
+        if count == 0:
+            print(f"spruce: nothing in scope ({gate.scope_label}): a quick pass", file=err)
+        else:
+            print(f"spruce: {count} file(s) in scope ({gate.scope_label})", file=err)
 
 
 def watch_hint(store_url: str, job_id: str, store_option: str | None) -> str:

@@ -80,6 +80,21 @@ AfterArg = Annotated[
     Field(ge=0, description="Return events with seq greater than this (0: from the start)."),
 ]
 LimitArg = Annotated[int, Field(ge=1, le=READ_LIMIT, description="The most items to return.")]
+HooksArg = Annotated[
+    list[str] | None, Field(description="Run only these hook ids (see list_hooks).")
+]
+SkipArg = Annotated[list[str] | None, Field(description="Skip these hook ids (see list_hooks).")]
+FilesArg = Annotated[
+    list[str] | None,
+    Field(description="File-local hooks check only these files (relative to the project)."),
+]
+ChangedArg = Annotated[
+    str | None,
+    Field(
+        description="File-local hooks check only files differing from this git ref (e.g. "
+        "HEAD), plus untracked ones; mypy, vulture and pytest still judge the whole project."
+    ),
+]
 
 _READ_ONLY: Final = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
@@ -93,14 +108,21 @@ class SpruceTools:
         self._roots = tuple(roots)
 
     async def run_workflow(
-        self, project: ProjectArg, workflow: WorkflowArg = "standard_quality"
+        self,
+        project: ProjectArg,
+        workflow: WorkflowArg = "standard_quality",
+        hooks: HooksArg = None,
+        skip: SkipArg = None,
+        files: FilesArg = None,
+        changed: ChangedArg = None,
     ) -> CallToolResult:
         """Start a quality workflow on a project and return its job id at once.
 
         Follow the job with wait_for_job (its result document, once it ends) or get_job_events
         (every event, by cursor).
         """
-        return await _answer(self._start(project, workflow))
+        choice = {"hooks": hooks or (), "skip": skip or (), "files": files, "changed": changed}
+        return await _answer(self._start(project, workflow, choice))
 
     async def get_job(self, job_id: JobIdArg) -> CallToolResult:
         """The job's result document: status (running until it ends), phases, hooks with their
@@ -155,8 +177,17 @@ class SpruceTools:
 
     # the work behind the tools ---------------------------------------------------------------
 
-    async def _start(self, project: str, workflow: str) -> dict[str, Any]:
-        job_id = await self._runner.start(project, workflow=workflow)
+    async def _start(self, project: str, workflow: str, choice: dict[str, Any]) -> dict[str, Any]:
+        chosen: dict[str, Any] = {}  # a runner that takes no choices is asked for none
+        if any(choice.values()):
+            from functools import partial
+
+            from spruce.jobs import resolve_project
+            from spruce.workflow.scope import gate_for
+
+            path = resolve_project(project, self._roots)
+            chosen["gate"] = await anyio.to_thread.run_sync(partial(gate_for, path, **choice))
+        job_id = await self._runner.start(project, workflow=workflow, **chosen)
         return to_json_ready(JobStarted(job_id=job_id))
 
     async def _result_document(self, job_id: str) -> dict[str, Any]:

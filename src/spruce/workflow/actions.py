@@ -21,6 +21,7 @@ from spruce.hooks.batches import balanced_chunks, merge_results
 from spruce.workflow.cache import CONFIG_FILES, ResultCache, cache_key
 from spruce.workflow.definitions import IN_PROCESS, PhaseName
 from spruce.workflow.process import usable_cpus
+from spruce.workflow.scope import HookGate
 
 _log: Final = logging.getLogger("spruce.workflow")
 
@@ -56,6 +57,7 @@ class JobContext:
     stop_reason: str | None = None  # set once --fail-fast stops scheduling
     cancel_reason: str | None = None  # set when the job is cancelled (else a cancel is a timeout)
     config_digests: tuple[tuple[str, str], ...] = ()
+    gate: HookGate | None = None  # --hook/--skip and the file scope
 
     async def publish(self, event: E, step_id: str | None, data: dict[str, Any]) -> None:
         """Publish one event of this job."""
@@ -141,12 +143,15 @@ async def run_hook(
     publish = job.publish
     hook_id = hook.spec.id
     step = f"{phase}/{hook_id}"
-    if job.stop_reason is not None:
-        result = HookResult(status="skipped", reason=job.stop_reason)
+    refused = job.stop_reason or (job.gate.refuse(hook_id) if job.gate else None)
+    if refused is not None:
+        result = HookResult(status="skipped", reason=refused)
         await publish(E.HOOK_SKIPPED, step, hook_data(hook_id, phase, result))
         return result
     try:
         prepared = hook.prepare(ctx)
+        if job.gate is not None and not isinstance(prepared, str):
+            prepared = job.gate.narrow(hook, prepared)
     except Exception as exc:  # a hook's own bug ends that hook, not the job or its neighbours
         result = HookResult(status="error", reason=f"internal error: {exc!r}")
         await publish(E.HOOK_FAILED, step, hook_data(hook_id, phase, result))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -51,9 +52,10 @@ class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
     phases: dict[str, float]  # phases that ran (not skipped): their durations
     hooks: list[HookRun]
     # The tests that ran (none when the suite was answered from the cache: a replay is no new
-    # observation), column by column: a list of numbers decodes much faster than of objects.
-    test_ids: list[str]
-    test_durations: list[float]
+    # observation): their ids joined by newlines and their durations as packed doubles, which
+    # decode many times faster than lists of objects (most of a summary is its tests).
+    test_ids: str
+    test_durations: bytes
     test_failed: list[str]  # the ids of those that failed or errored
     test_other: list[str]  # the ids of those neither passed nor failed (skipped, xfailed…)
     inputs: str | None  # what the suite saw (test_phase_started's `inputs`), if published
@@ -63,8 +65,8 @@ def summarize(record: JobRecord, events: Iterable[Event]) -> JobSummary:
     """Fold one job's events, in seq order, into its summary."""
     phases: dict[str, float] = {}
     hooks: list[HookRun] = []
-    test_ids: list[str] = []
-    test_durations: list[float] = []
+    ids: list[str] = []
+    durations: list[float] = []
     test_failed: list[str] = []
     test_other: list[str] = []
     inputs: str | None = None
@@ -72,9 +74,9 @@ def summarize(record: JobRecord, events: Iterable[Event]) -> JobSummary:
     for event in events:
         kind, data = event.event, event.data
         if kind is WorkflowEvent.TEST_CASE_COMPLETED:
-            nodeid = str(data.get("nodeid") or "")
-            test_ids.append(nodeid)
-            test_durations.append(_seconds(data.get("duration")))
+            nodeid = str(data.get("nodeid") or "").replace("\n", " ")  # ids are joined by "\n"
+            ids.append(nodeid)
+            durations.append(_seconds(data.get("duration")))
             outcome = data.get("outcome")
             if outcome in _TEST_FAILING:
                 test_failed.append(nodeid)
@@ -101,12 +103,17 @@ def summarize(record: JobRecord, events: Iterable[Event]) -> JobSummary:
         started_at=record.started_at,
         phases=phases,
         hooks=hooks,
-        test_ids=[] if tests_cached else test_ids,
-        test_durations=[] if tests_cached else test_durations,
+        test_ids="" if tests_cached else "\n".join(ids),
+        test_durations=b"" if tests_cached else array("d", durations).tobytes(),
         test_failed=[] if tests_cached else test_failed,
         test_other=[] if tests_cached else test_other,
         inputs=inputs,
     )
+
+
+def test_ids(summary: JobSummary) -> list[str]:
+    """The ids of the tests a summary counts, in the order they ended."""
+    return summary.test_ids.split("\n") if summary.test_ids else []
 
 
 def finished_jobs(
@@ -215,7 +222,9 @@ def _hook_stats(summaries: Sequence[JobSummary]) -> list[dict[str, Any]]:
 def _slowest_tests(summaries: Sequence[JobSummary]) -> list[dict[str, Any]]:
     durations: dict[str, list[float]] = defaultdict(list)
     for summary in summaries:
-        for nodeid, duration in zip(summary.test_ids, summary.test_durations, strict=True):
+        for nodeid, duration in zip(
+            test_ids(summary), array("d", summary.test_durations), strict=True
+        ):
             durations[nodeid].append(duration)
     p50s = {nodeid: statistics.median(values) for nodeid, values in durations.items()}
     slowest = sorted(p50s, key=lambda nodeid: (-p50s[nodeid], nodeid))[:TOP_TESTS]
@@ -243,7 +252,7 @@ def _flaky_tests(summaries: Sequence[JobSummary]) -> list[dict[str, Any]]:
     for summary in summaries:
         if summary.inputs is not None and suspects:
             not_passed = {*summary.test_failed, *summary.test_other}
-            for nodeid in suspects.intersection(summary.test_ids) - not_passed:
+            for nodeid in suspects.intersection(test_ids(summary)) - not_passed:
                 passed[(nodeid, summary.inputs)] += 1
     order = {summary.job_id: index for index, summary in enumerate(summaries)}
     flaky: dict[str, dict[str, Any]] = {}

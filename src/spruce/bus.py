@@ -1,5 +1,10 @@
 """WorkflowEventBus: sequence each event, append it to the log, then fan it out to subscribers.
 
+A batch the log refuses for a while (a full disk) is kept, with everything published after it,
+and retried with backoff; only stored events reach subscribers. Past the retry window the job's
+events go to a spill file that `spruce import` loads later, and `flush` raises
+StoreUnavailableError naming the cause and the file.
+
 Committed events land in one bounded ring; every subscriber reads the ring from its own position
 in its own task, so a slow or stuck subscriber only falls behind (and, past the ring, loses
 events that are counted) while the publisher and the other subscribers go on.
@@ -11,21 +16,26 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, Final, Self
 
 import anyio
 import msgspec
 
-from spruce.errors import StoreError
+from spruce.errors import SequenceConflictError, StoreError, StoreUnavailableError
 from spruce.events import Event, WorkflowEvent, check_job_id, encode_event
 from spruce.store.base import EventLog, follow_job, tail_all
+from spruce.store.spill import SpillFile, default_spill_dir
 
 Handler = Callable[[Event], None] | Callable[[Event], Awaitable[None]]
 
 _log: Final = logging.getLogger("spruce.bus")
-_APPEND_RETRIES: Final = (0.05, 0.2, 1.0)
+_BACKOFF: Final = (0.05, 2.0)  # first and longest pause between two tries of a refused batch
+RETRY_WINDOW: Final = 60.0  # how long a refused batch is retried before it is spilled
+HEARTBEAT_EVERY: Final = 5.0  # seconds between two heartbeats of a job this bus runs
 _MAX_CALL_BATCH: Final = 4096
 
 
@@ -110,14 +120,32 @@ class WorkflowEventBus:
         ring_size: int = 65_536,
         max_pending: int = 65_536,
         handler_timeout: float = 5.0,
+        retry_window: float = RETRY_WINDOW,
+        spill_dir: Path | None = None,
+        heartbeat_every: float = HEARTBEAT_EVERY,
     ) -> None:
         self.log = log
         self.handler_timeout = handler_timeout
+        self.retry_window = retry_window
+        # Set once a batch was refused for longer than the retry window and had to be spilled.
+        self.log_unavailable = asyncio.Event()
+        self._spill_dirs = [spill_dir or default_spill_dir(), _fallback_spill_dir()]
+        self._spill: SpillFile | None = None
+        self._spill_failure: StoreError | None = None
+        self._unstored = 0  # events neither the log nor a spill file took
+        self._spilled_jobs: set[str] = set()
+        self._outage_cause = ""
+        # Jobs this bus opened and their heartbeat counters, kept in the log while they run.
+        self.heartbeat_every = heartbeat_every
+        self._beating: dict[str, int] = {}
+        self._finished: set[str] = set()
+        self._heart: asyncio.Task[None] | None = None
         self._ring_size = ring_size
         self._max_pending = max_pending
         self._ring: list[Event] = []
         self._ring_base = 0
         self._pending: list[Event] = []
+        self._inflight: list[Event] = []  # the batch the committer is storing now
         self._has_pending = asyncio.Event()
         self._has_room = asyncio.Event()
         self._has_room.set()
@@ -141,20 +169,36 @@ class WorkflowEventBus:
         """Start the committer; publishing before this raises."""
         if self._committer is None:
             self._committer = asyncio.create_task(self._commit_loop(), name="spruce-bus-commit")
+            self._heart = asyncio.create_task(self._keep_beating(), name="spruce-bus-heartbeat")
 
     async def aclose(self, *, timeout: float = 10.0) -> None:
-        """Store what is pending, let subscribers catch up, then stop every task."""
+        """Store what is pending, let subscribers catch up, then stop every task.
+
+        A refused batch still has its retry window; what is left unstored after it is spilled.
+        """
         with contextlib.suppress(TimeoutError, StoreError):
-            await self.flush(timeout=timeout)
+            await self.flush(timeout=timeout + self.retry_window)
         await self._drain_subscribers(timeout=min(timeout, 3.0))
         for sub in list(self._subs.values()):
             self.unsubscribe(sub)
-        for task in (self._tailer, self._committer):
+        for task in (self._tailer, self._committer, self._heart):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._tailer = self._committer = None
+        self._tailer = self._committer = self._heart = None
+        await self._beat(forget_only=True)
+        leftover, self._inflight, self._pending = self._inflight + self._pending, [], []
+        if leftover:
+            self._outage_cause = self._outage_cause or "the event log did not take them in time"
+            self._write_spill(leftover)
+        if self._spill is not None:
+            self._spill.close()
+
+    @property
+    def spill_path(self) -> Path | None:
+        """The file holding the events the log refused past the retry window, if any."""
+        return self._spill.path if self._spill and self._spill.events_written else None
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -231,6 +275,10 @@ class WorkflowEventBus:
             last = await self.log.last_seq(job_id)
             self._seqs.setdefault(job_id, last)
             self._local_jobs.add(job_id)
+            if last == 0 and event_type is WorkflowEvent.WORKFLOW_SESSION_INITIALIZING:
+                # The first beat goes before the opening event: a stored job always has one.
+                self._beating[job_id] = 0
+                await self._beat()
         while len(self._pending) >= self._max_pending:
             self._has_room.clear()
             await self._has_room.wait()
@@ -257,12 +305,13 @@ class WorkflowEventBus:
 
     publish_async = publish
 
-    async def flush(self, *, timeout: float = 10.0) -> None:
+    async def flush(self, *, timeout: float | None = None) -> None:
         """Wait until every published event is stored and handed to subscribers.
 
-        Raises StoreError if the log refused events since the last flush.
+        Raises StoreError if the log refused events since the last flush (StoreUnavailableError
+        when they had to be spilled).  The default timeout outlasts the retry window.
         """
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout if timeout is not None else self.retry_window + 10.0):
             await self._idle.wait()
         error, self._log_error = self._log_error, None
         if error is not None:
@@ -319,23 +368,150 @@ class WorkflowEventBus:
             self._pending = []
             self._has_pending.clear()
             self._has_room.set()
-            await self._append(batch)
-            self._deliver(batch)
+            self._inflight = batch
+            stored = await self._store(batch)
+            self._inflight = []
+            ended = (e.job_id for e in stored if e.is_end and e.job_id in self._beating)
+            self._finished.update(ended)
+            self._deliver(stored)
             if not self._pending:
                 self._idle.set()
 
-    async def _append(self, batch: list[Event]) -> None:
-        for delay in (*_APPEND_RETRIES, None):
+    async def _store(self, batch: list[Event]) -> list[Event]:
+        """Append the batch, retrying a refusal until the window closes; the stored events.
+
+        While this waits, later events queue behind it (publish blocks past max_pending), so
+        the log receives every job's events in order or not at all.
+        """
+        if self._spilled_jobs:  # once a job's events are spilled, the rest follow them there
+            self._write_spill([e for e in batch if e.job_id in self._spilled_jobs])
+            batch = [e for e in batch if e.job_id not in self._spilled_jobs]
+        if not batch:
+            return []
+        deadline = time.monotonic() + self.retry_window
+        delay = _BACKOFF[0]
+        refused_since: float | None = None
+        while True:
             try:
                 await self.log.append(batch)
-                return
+            except SequenceConflictError:
+                return await self._store_per_job(batch)
             except Exception as exc:  # the log's failure must not kill the committer
-                if delay is None:
-                    self._log_errors += len(batch)
-                    self._log_error = StoreError(f"event log {self.log.url} failed: {exc}")
-                    _log.error("event log refused %d events: %s", len(batch), exc)
-                    return
+                if refused_since is None:
+                    refused_since = time.monotonic()
+                    _log.warning(
+                        "event log %s refused %d events (%s); holding them and retrying for up"
+                        " to %.0fs",
+                        self.log.url,
+                        len(batch),
+                        exc,
+                        self.retry_window,
+                    )
+                if time.monotonic() + delay > deadline:
+                    self._give_up(batch, exc)
+                    return []
                 await asyncio.sleep(delay)
+                delay = min(delay * 2, _BACKOFF[1])
+                continue
+            if refused_since is not None:
+                _log.warning(
+                    "event log %s takes events again after %.1fs",
+                    self.log.url,
+                    time.monotonic() - refused_since,
+                )
+            return batch
+
+    async def _store_per_job(self, batch: list[Event]) -> list[Event]:
+        """Another process wrote at some job's seqs (a racing reaper): store the other jobs'
+        events, refuse that job's, and read its seq afresh before its next event."""
+        by_job: dict[str, list[Event]] = {}
+        for event in batch:
+            by_job.setdefault(event.job_id, []).append(event)
+        refused: set[str] = set()
+        for job_id, events in by_job.items():
+            try:
+                await self.log.append(events)
+            except Exception as exc:
+                refused.add(job_id)
+                self._log_errors += len(events)
+                self._log_error = StoreError(f"event log {self.log.url} refused: {exc}")
+                self._seqs.pop(job_id, None)
+                _log.error("event log refused %d events of job %s: %s", len(events), job_id, exc)
+        return [event for event in batch if event.job_id not in refused]
+
+    def _give_up(self, batch: list[Event], exc: Exception) -> None:
+        cause = str(exc) if isinstance(exc, StoreUnavailableError) else f"{self.log.url}: {exc}"
+        self._outage_cause = cause
+        _log.error(
+            "event log unavailable for %.0fs: %s; the jobs' events go to a spill file",
+            self.retry_window,
+            cause,
+        )
+        self._spilled_jobs.update(e.job_id for e in batch)
+        for job_id in self._spilled_jobs:
+            # Its end will not be in the log: once the heartbeat stands still, a reaper ends
+            # the job there, and `spruce import` of the spill file replaces that end.
+            self._beating.pop(job_id, None)
+        self._write_spill(batch)
+        self.log_unavailable.set()
+
+    def _write_spill(self, events: list[Event]) -> None:
+        """Keep events the log cannot take in a spill file; a second place if the first fails."""
+        if not events:
+            return
+        self._log_errors += len(events)
+        bodies = [encode_event(event) for event in events]
+        while self._spill_dirs:
+            if self._spill is None:
+                self._spill = SpillFile(self._spill_dirs[0], stem="events")
+            try:
+                self._spill.write(bodies)
+                break
+            except StoreError as exc:
+                self._spill_failure = exc
+                self._spill.close()
+                self._spill = None
+                self._spill_dirs.pop(0)
+        else:
+            self._unstored += len(events)
+        self._log_error = self._unavailable_error()
+
+    def _unavailable_error(self) -> StoreUnavailableError:
+        message = f"event log unavailable: {self._outage_cause}"
+        path = self.spill_path
+        if path is not None:
+            assert self._spill is not None
+            message += (
+                f"; {self._spill.events_written} events were kept in {path}; load them with:"
+                f" spruce import {path} --store {self.log.url}"
+            )
+        if self._unstored:
+            message += f"; {self._unstored} events could not be kept: {self._spill_failure}"
+        return StoreUnavailableError(message)
+
+    async def _keep_beating(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_every)
+            await self._beat()
+
+    async def _beat(self, *, forget_only: bool = False) -> None:
+        """Move each running job's heartbeat on; forget those of jobs whose end is stored."""
+        for job_id in list(self._beating):
+            finished = job_id in self._finished
+            if forget_only and not finished:
+                continue
+            value = None if finished else self._beating[job_id] + 1
+            try:
+                async with asyncio.timeout(max(self.heartbeat_every, 1.0)):
+                    await self.log.beat(job_id, value)
+            except Exception as exc:  # an outage: the next beat may get through
+                _log.info("heartbeat of job %s not stored: %s", job_id, exc)
+                continue
+            if value is None:
+                self._beating.pop(job_id, None)
+                self._finished.discard(job_id)
+            else:
+                self._beating[job_id] = value
 
     def _deliver(self, events: Sequence[Event]) -> None:
         self._ring.extend(events)
@@ -430,3 +606,8 @@ class WorkflowEventBus:
         async for _cursor, event in tail_all(self.log, after=after):
             if event.job_id not in self._local_jobs:
                 self.ingest([event])
+
+
+def _fallback_spill_dir() -> Path:
+    """Where spill files go when the usual place cannot take them (it may share the full disk)."""
+    return Path(tempfile.gettempdir()) / "spruce-spill"

@@ -27,10 +27,17 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from spruce.errors import CursorReset, StoreError, StoreURLError, UsageError
+from spruce.errors import (
+    CursorReset,
+    SequenceConflictError,
+    StoreError,
+    StoreURLError,
+    UsageError,
+)
 from spruce.events import Event, check_job_id, decode_event, encode_event, is_valid_job_id
 from spruce.store.base import (
     READ_LIMIT,
+    RUNNER_MEMORY,
     AutoRetention,
     ChangeSignal,
     GcReport,
@@ -41,7 +48,7 @@ from spruce.store.base import (
     keep_days_cutoff,
     parse_int_cursor,
 )
-from spruce.store.redis_scripts import APPEND, REMOVE
+from spruce.store.redis_scripts import APPEND, REMOVE, REOPEN
 from spruce.store.spill import SpillFile, default_spill_dir
 
 _log: Final = logging.getLogger("spruce.store.redis")
@@ -67,12 +74,16 @@ class _Keys:
         self.floor = f"{namespace}:all:floor"
         self.jobs = f"{namespace}:jobs"
         self._job = f"{namespace}:job:"
+        self._runner = f"{namespace}:runner:"
 
     def job(self, job_id: str) -> str:
         return self._job + job_id
 
     def info(self, job_id: str) -> str:
         return f"{self._job}{job_id}:info"
+
+    def runner(self, runner: str) -> str:
+        return self._runner + runner
 
 
 def parse_redis_url(url: str) -> tuple[str, str, str]:
@@ -162,6 +173,7 @@ class RedisEventLog:
         self._listen_client = self._connect()
         self._append_script = client.register_script(APPEND)
         self._remove_script = client.register_script(REMOVE)
+        self._reopen_script = client.register_script(REOPEN)
         self._closing = False
         self._tasks = [asyncio.create_task(self._listen(), name="spruce-redis-listen")]
 
@@ -288,7 +300,7 @@ class RedisEventLog:
             )
         except ResponseError as exc:
             if str(exc).startswith("SPRUCE "):
-                raise StoreError(str(exc).removeprefix("SPRUCE ")) from None
+                raise SequenceConflictError(str(exc).removeprefix("SPRUCE ")) from None
             raise
 
     # outage --------------------------------------------------------------------------------
@@ -439,6 +451,34 @@ class RedisEventLog:
             if info:  # gc may remove a job between the index read and this one
                 records.append(_record(info, first))
         return records
+
+    # runners' heartbeats (a key each, that Redis drops a day after its last renewal) -------
+
+    async def beat(self, runner: str, value: int | None) -> None:
+        key = self._keys.runner(runner)
+        async with self._errors():
+            if value is None:
+                await self._client().delete(key)
+            else:
+                await self._client().set(key, value, ex=int(RUNNER_MEMORY))
+
+    async def heartbeat(self, runner: str) -> int | None:
+        async with self._errors():
+            value = await self._client().get(self._keys.runner(runner))
+        return None if value is None else int(value)
+
+    async def reopen(self, job_id: str, seq: int) -> None:
+        check_job_id(job_id)
+        keys = [self._keys.job(job_id), self._keys.info(job_id), self._keys.all]
+        try:
+            async with self._errors():
+                await self._reopen_script(keys=keys, args=[job_id, seq], client=self._client())
+        except StoreError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ResponseError) and str(cause).startswith("SPRUCE "):
+                raise SequenceConflictError(str(cause).removeprefix("SPRUCE ")) from None
+            raise
+        self._signal.bump()
 
     # waiting -------------------------------------------------------------------------------
 

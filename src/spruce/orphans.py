@@ -18,7 +18,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -47,9 +47,16 @@ class _Seen(msgspec.Struct):
 class LivenessJudge:
     """Decides whether running jobs' runners are gone, from this process's own observations."""
 
-    def __init__(self, log: EventLog, *, window: float = LIVENESS_WINDOW) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        *,
+        window: float = LIVENESS_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.log = log
         self.window = window
+        self._clock = clock
         self._seen: dict[str, _Seen] = {}
         self._last_look: float | None = None
 
@@ -58,7 +65,7 @@ class LivenessJudge:
 
         Raises StoreError if the log could not be read; every observation is then forgotten.
         """
-        now = time.monotonic()
+        now = self._clock()
         if self._last_look is not None and now - self._last_look > self.window / 2:
             self._seen.clear()  # this process did not look for a while: it saw nothing then
         try:

@@ -397,6 +397,9 @@ class WorkflowEventBus:
             except SequenceConflictError:
                 return await self._store_per_job(batch)
             except Exception as exc:  # the log's failure must not kill the committer
+                if isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailableError):
+                    self._give_up(batch, exc)  # a read-only or corrupt file: waiting won't help
+                    return []
                 if refused_since is None:
                     refused_since = time.monotonic()
                     _log.warning(
@@ -442,11 +445,7 @@ class WorkflowEventBus:
     def _give_up(self, batch: list[Event], exc: Exception) -> None:
         cause = str(exc) if isinstance(exc, StoreUnavailableError) else f"{self.log.url}: {exc}"
         self._outage_cause = cause
-        _log.error(
-            "event log unavailable for %.0fs: %s; the jobs' events go to a spill file",
-            self.retry_window,
-            cause,
-        )
+        _log.error("event log unavailable: %s; the jobs' events go to a spill file", cause)
         self._spilled_jobs.update(e.job_id for e in batch)
         for job_id in self._spilled_jobs:
             # Its end will not be in the log: once the heartbeat stands still, a reaper ends

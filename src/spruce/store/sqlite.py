@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -455,9 +456,18 @@ class SQLiteEventLog:
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, fn)
         except sqlite3.Error as exc:
-            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-                raise StoreUnavailableError(f"disk full: {self.path} ({exc})") from exc
-            raise StoreError(f"{self.path}: {exc}") from exc
+            raise self._store_error(exc) from exc
+
+    def _store_error(self, exc: sqlite3.Error) -> StoreError:
+        """StoreUnavailableError for what may pass (a full disk, I/O, locks), naming a full disk
+        as such; StoreError for what will not (a read-only or corrupt file)."""
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+        full = code == sqlite3.SQLITE_FULL or (code == sqlite3.SQLITE_IOERR and _no_room(self.path))
+        if full:
+            return StoreUnavailableError(f"disk full: {self.path} ({exc})")
+        if code in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return StoreUnavailableError(f"{self.path}: {exc}")
+        return StoreError(f"{self.path}: {exc}")
 
     def _require(self, conn: sqlite3.Connection | None) -> sqlite3.Connection:
         if conn is None:
@@ -490,6 +500,14 @@ def _job_row(conn: sqlite3.Connection, job_id: str) -> JobRecord | None:
 def _max_id(conn: sqlite3.Connection, where: str, params: tuple[object, ...]) -> int:
     row = conn.execute(f"SELECT MAX(id) FROM events WHERE {where}", params).fetchone()
     return int(row[0] or 0)
+
+
+def _no_room(path: Path) -> bool:
+    """Whether the file system holding `path` has less than a page left."""
+    try:
+        return shutil.disk_usage(path.parent).free < 65_536
+    except OSError:
+        return False
 
 
 def _roll_back(conn: sqlite3.Connection) -> None:

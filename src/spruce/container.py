@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from spruce.bus import HEARTBEAT_EVERY, RETRY_WINDOW, Handler, WorkflowEventBus
 from spruce.errors import UsageError
-from spruce.orphans import LIVENESS_WINDOW, LivenessJudge
+from spruce.orphans import LIVENESS_WINDOW, LivenessJudge, end_orphaned_jobs
 from spruce.store import EventLog, open_store, resolve_store_url
 from spruce.subscribers.logger import EventLogger
 from spruce.subscribers.metrics import MetricsCollector
@@ -149,8 +149,6 @@ def _start_progress(bus: WorkflowEventBus, view: ProgressView) -> WorkflowProgre
 
 
 async def _end_orphans(bus: WorkflowEventBus, judge: LivenessJudge, every: float) -> None:
-    from spruce.orphans import end_orphaned_jobs
-
     while True:
         try:
             await end_orphaned_jobs(bus, judge=judge)

@@ -116,11 +116,6 @@ def _process_is_gone(pid: object) -> bool:
     return False
 
 
-async def runner_is_gone(log: EventLog, job: JobRecord) -> bool:
-    """Whether a running job's runner was on this host and has exited (one look, no history)."""
-    return await LivenessJudge(log).is_gone(job)
-
-
 async def end_orphaned_jobs(
     bus: WorkflowEventBus, *, judge: LivenessJudge | None = None, limit: int = 200
 ) -> list[str]:

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -27,15 +26,15 @@ import msgspec
 
 from spruce.errors import SequenceConflictError, StoreError, StoreUnavailableError
 from spruce.events import Event, WorkflowEvent, check_job_id, encode_event
+from spruce.heartbeat import HEARTBEAT_EVERY, JobHeartbeats
 from spruce.store.base import EventLog, follow_job, tail_all
-from spruce.store.spill import SpillFile, default_spill_dir
+from spruce.store.spill import SpillKeeper
 
 Handler = Callable[[Event], None] | Callable[[Event], Awaitable[None]]
 
 _log: Final = logging.getLogger("spruce.bus")
 _BACKOFF: Final = (0.05, 2.0)  # first and longest pause between two tries of a refused batch
 RETRY_WINDOW: Final = 60.0  # how long a refused batch is retried before it is spilled
-HEARTBEAT_EVERY: Final = 5.0  # seconds between two heartbeats of a job this bus runs
 _MAX_CALL_BATCH: Final = 4096
 
 
@@ -129,17 +128,10 @@ class WorkflowEventBus:
         self.retry_window = retry_window
         # Set once a batch was refused for longer than the retry window and had to be spilled.
         self.log_unavailable = asyncio.Event()
-        self._spill_dirs = [spill_dir or default_spill_dir(), _fallback_spill_dir()]
-        self._spill: SpillFile | None = None
-        self._spill_failure: StoreError | None = None
-        self._unstored = 0  # events neither the log nor a spill file took
+        self._spill = SpillKeeper(spill_dir, stem="events")
         self._spilled_jobs: set[str] = set()
         self._outage_cause = ""
-        # Jobs this bus opened and their heartbeat counters, kept in the log while they run.
-        self.heartbeat_every = heartbeat_every
-        self._beating: dict[str, int] = {}
-        self._finished: set[str] = set()
-        self._heart: asyncio.Task[None] | None = None
+        self.heartbeats = JobHeartbeats(log, every=heartbeat_every)  # of the jobs it opened
         self._ring_size = ring_size
         self._max_pending = max_pending
         self._ring: list[Event] = []
@@ -169,7 +161,7 @@ class WorkflowEventBus:
         """Start the committer; publishing before this raises."""
         if self._committer is None:
             self._committer = asyncio.create_task(self._commit_loop(), name="spruce-bus-commit")
-            self._heart = asyncio.create_task(self._keep_beating(), name="spruce-bus-heartbeat")
+            self.heartbeats.start()
 
     async def aclose(self, *, timeout: float = 10.0) -> None:
         """Store what is pending, let subscribers catch up, then stop every task.
@@ -181,24 +173,23 @@ class WorkflowEventBus:
         await self._drain_subscribers(timeout=min(timeout, 3.0))
         for sub in list(self._subs.values()):
             self.unsubscribe(sub)
-        for task in (self._tailer, self._committer, self._heart):
+        for task in (self._tailer, self._committer):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._tailer = self._committer = self._heart = None
-        await self._beat(forget_only=True)
+        self._tailer = self._committer = None
+        await self.heartbeats.aclose()
         leftover, self._inflight, self._pending = self._inflight + self._pending, [], []
         if leftover:
             self._outage_cause = self._outage_cause or "the event log did not take them in time"
             self._write_spill(leftover)
-        if self._spill is not None:
-            self._spill.close()
+        self._spill.close()
 
     @property
     def spill_path(self) -> Path | None:
         """The file holding the events the log refused past the retry window, if any."""
-        return self._spill.path if self._spill and self._spill.events_written else None
+        return self._spill.path
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -277,8 +268,7 @@ class WorkflowEventBus:
             self._local_jobs.add(job_id)
             if last == 0 and event_type is WorkflowEvent.WORKFLOW_SESSION_INITIALIZING:
                 # The first beat goes before the opening event: a stored job always has one.
-                self._beating[job_id] = 0
-                await self._beat()
+                await self.heartbeats.begin(job_id)
         while len(self._pending) >= self._max_pending:
             self._has_room.clear()
             await self._has_room.wait()
@@ -371,8 +361,9 @@ class WorkflowEventBus:
             self._inflight = batch
             stored = await self._store(batch)
             self._inflight = []
-            ended = (e.job_id for e in stored if e.is_end and e.job_id in self._beating)
-            self._finished.update(ended)
+            for event in stored:
+                if event.is_end:
+                    self.heartbeats.ended(event.job_id)
             self._deliver(stored)
             if not self._pending:
                 self._idle.set()
@@ -448,69 +439,16 @@ class WorkflowEventBus:
         _log.error("event log unavailable: %s; the jobs' events go to a spill file", cause)
         self._spilled_jobs.update(e.job_id for e in batch)
         for job_id in self._spilled_jobs:
-            # Its end will not be in the log: once the heartbeat stands still, a reaper ends
-            # the job there, and `spruce import` of the spill file replaces that end.
-            self._beating.pop(job_id, None)
+            self.heartbeats.abandon(job_id)
         self._write_spill(batch)
         self.log_unavailable.set()
 
     def _write_spill(self, events: list[Event]) -> None:
-        """Keep events the log cannot take in a spill file; a second place if the first fails."""
-        if not events:
-            return
-        self._log_errors += len(events)
-        bodies = [encode_event(event) for event in events]
-        while self._spill_dirs:
-            if self._spill is None:
-                self._spill = SpillFile(self._spill_dirs[0], stem="events")
-            try:
-                self._spill.write(bodies)
-                break
-            except StoreError as exc:
-                self._spill_failure = exc
-                self._spill.close()
-                self._spill = None
-                self._spill_dirs.pop(0)
-        else:
-            self._unstored += len(events)
-        self._log_error = self._unavailable_error()
-
-    def _unavailable_error(self) -> StoreUnavailableError:
-        message = f"event log unavailable: {self._outage_cause}"
-        path = self.spill_path
-        if path is not None:
-            assert self._spill is not None
-            message += (
-                f"; {self._spill.events_written} events were kept in {path}; load them with:"
-                f" spruce import {path} --store {self.log.url}"
-            )
-        if self._unstored:
-            message += f"; {self._unstored} events could not be kept: {self._spill_failure}"
-        return StoreUnavailableError(message)
-
-    async def _keep_beating(self) -> None:
-        while True:
-            await asyncio.sleep(self.heartbeat_every)
-            await self._beat()
-
-    async def _beat(self, *, forget_only: bool = False) -> None:
-        """Move each running job's heartbeat on; forget those of jobs whose end is stored."""
-        for job_id in list(self._beating):
-            finished = job_id in self._finished
-            if forget_only and not finished:
-                continue
-            value = None if finished else self._beating[job_id] + 1
-            try:
-                async with asyncio.timeout(max(self.heartbeat_every, 1.0)):
-                    await self.log.beat(job_id, value)
-            except Exception as exc:  # an outage: the next beat may get through
-                _log.info("heartbeat of job %s not stored: %s", job_id, exc)
-                continue
-            if value is None:
-                self._beating.pop(job_id, None)
-                self._finished.discard(job_id)
-            else:
-                self._beating[job_id] = value
+        if events:
+            self._log_errors += len(events)
+            self._spill.keep([encode_event(event) for event in events])
+            cause = f"event log unavailable: {self._outage_cause}"
+            self._log_error = StoreUnavailableError(cause + self._spill.describe(self.log.url))
 
     def _deliver(self, events: Sequence[Event]) -> None:
         self._ring.extend(events)
@@ -605,8 +543,3 @@ class WorkflowEventBus:
         async for _cursor, event in tail_all(self.log, after=after):
             if event.job_id not in self._local_jobs:
                 self.ingest([event])
-
-
-def _fallback_spill_dir() -> Path:
-    """Where spill files go when the usual place cannot take them (it may share the full disk)."""
-    return Path(tempfile.gettempdir()) / "spruce-spill"

@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from spruce.bus import HEARTBEAT_EVERY, RETRY_WINDOW, Handler, WorkflowEventBus
+from spruce.bus import RETRY_WINDOW, Handler, WorkflowEventBus
 from spruce.errors import UsageError
+from spruce.heartbeat import HEARTBEAT_EVERY
 from spruce.orphans import LIVENESS_WINDOW, LivenessJudge, end_orphaned_jobs
 from spruce.store import EventLog, open_store, resolve_store_url
 from spruce.subscribers.logger import EventLogger

@@ -49,7 +49,7 @@ from spruce.store.base import (
     parse_int_cursor,
 )
 from spruce.store.redis_scripts import APPEND, REMOVE, REOPEN
-from spruce.store.spill import SpillFile, default_spill_dir
+from spruce.store.spill import SpillKeeper
 
 _log: Final = logging.getLogger("spruce.store.redis")
 _NAMESPACE_RE: Final = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -120,7 +120,6 @@ class RedisEventLog:
         self.retention = retention or Retention()
         self._client_url, self.namespace, self.safe_url = parse_redis_url(url)
         self._keys = _Keys(self.namespace)
-        self._spill_dir = spill_dir
         self._max_buffered = max_buffered
         self._max_buffered_bytes = max_buffered_bytes
         self._close_timeout = close_timeout
@@ -136,7 +135,7 @@ class RedisEventLog:
         self._buffered_bytes = 0
         self._held: dict[str, int] = {}
         self._spilled: dict[str, int] = {}
-        self._spill: SpillFile | None = None
+        self._spill = SpillKeeper(spill_dir, stem=f"redis-{self.namespace}")
         # Moves when the buffer is spilled, so that a flush in flight leaves the buffer alone.
         self._epoch = 0
         self._send_lock = asyncio.Lock()
@@ -154,7 +153,7 @@ class RedisEventLog:
     @property
     def spill_path(self) -> Path | None:
         """The spill file, once events had to be written to one."""
-        return self._spill.path if self._spill and self._spill.events_written else None
+        return self._spill.path
 
     # lifecycle -----------------------------------------------------------------------------
 
@@ -189,19 +188,20 @@ class RedisEventLog:
     async def aclose(self) -> None:
         await self._stop_listener()
         await self._drain_on_close()
-        if self._spill is not None:
-            self._spill.close()
-            if self._spill.events_written:
-                _log.warning(
-                    "%d events of job(s) %s did not reach Redis at %s; they are kept in %s."
-                    " Load them with: spruce import %s --store %s",
-                    self._spill.events_written,
-                    ", ".join(sorted(self._spilled)),
-                    self.safe_url,
-                    self._spill.path,
-                    self._spill.path,
-                    self.safe_url,
-                )
+        self._spill.close()
+        if self._spill.path is not None:
+            _log.warning(
+                "%d events of job(s) %s did not reach Redis at %s; they are kept in %s."
+                " Load them with: spruce import %s --store %s",
+                self._spill.written,
+                ", ".join(sorted(self._spilled)),
+                self.safe_url,
+                self._spill.path,
+                self._spill.path,
+                self.safe_url,
+            )
+        if self._spill.lost:
+            _log.error("%d events for Redis at %s were lost", self._spill.lost, self.safe_url)
         for client in (self._redis, self._listen_client):
             if client is not None:
                 await client.aclose()
@@ -353,9 +353,9 @@ class RedisEventLog:
         self._buffered_bytes = 0
         self._held.clear()
         self._epoch += 1
-        first = self._spill is None or not self._spill.events_written
+        first = self._spill.path is None
         self._write_spill(items)
-        if first and self._spill is not None:
+        if first and self._spill.path is not None:
             _log.warning(
                 "%s; events are written to %s from now on. Load them later with:"
                 " spruce import %s --store %s",
@@ -368,10 +368,7 @@ class RedisEventLog:
     def _write_spill(self, items: Sequence[_Item]) -> None:
         if not items:
             return
-        if self._spill is None:
-            directory = self._spill_dir or default_spill_dir()
-            self._spill = SpillFile(directory, stem=f"redis-{self.namespace}")
-        self._spill.write(body for _, body in items)
+        self._spill.keep([body for _, body in items])
         for event, _ in items:
             self._spilled[event.job_id] = event.seq
 

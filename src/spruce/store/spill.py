@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Final
 
@@ -76,6 +77,62 @@ class SpillFile:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+class SpillKeeper:
+    """Keeps events a log would not take in a spill file; when that cannot be written (it may
+    sit on the same full disk), in one under the temporary directory instead."""
+
+    def __init__(self, directory: Path | None, *, stem: str) -> None:
+        self._dirs = [
+            directory or default_spill_dir(),
+            Path(tempfile.gettempdir()) / "spruce-spill",
+        ]
+        self._stem = stem
+        self._file: SpillFile | None = None
+        self._failure: StoreError | None = None
+        self.lost = 0  # events no spill file took
+
+    @property
+    def path(self) -> Path | None:
+        """The file holding the kept events, if any were kept."""
+        return self._file.path if self._file and self._file.events_written else None
+
+    @property
+    def written(self) -> int:
+        """How many events the current file holds."""
+        return self._file.events_written if self._file else 0
+
+    def keep(self, bodies: Sequence[bytes]) -> None:
+        """Write encoded events; count them as lost when no place takes them."""
+        while self._dirs:
+            if self._file is None:
+                self._file = SpillFile(self._dirs[0], stem=self._stem)
+            try:
+                self._file.write(bodies)
+                return
+            except StoreError as exc:
+                self._failure = exc
+                self._file.close()
+                self._file = None
+                self._dirs.pop(0)
+        self.lost += len(bodies)
+
+    def describe(self, store_url: str) -> str:
+        """Where the events are and how to load them, for the end of an error message."""
+        told = ""
+        if self.path is not None:
+            told = (
+                f"; {self.written} events were kept in {self.path}; load them"
+                f" with: spruce import {self.path} --store {store_url}"
+            )
+        if self.lost:
+            told += f"; {self.lost} events could not be kept: {self._failure}"
+        return told
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 class ImportReport(msgspec.Struct, frozen=True, kw_only=True):

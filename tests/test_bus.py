@@ -247,3 +247,43 @@ async def test_a_refusal_spills_the_job_and_names_the_cause_once_waiting_cannot_
     assert bus.spill_path is not None
     assert [json.loads(line)["seq"] for line in bus.spill_path.read_text().splitlines()] == [1, 2]
     assert (log.tries == 1) is lasting, "a lasting refusal is not retried; a passing one is"
+
+
+@pytest.mark.timeout(30)
+async def test_a_job_ended_by_a_reaper_while_its_runner_lives_keeps_its_own_events_for_import(
+    tmp_path: Path,
+) -> None:
+    from spruce.store.spill import import_spill
+
+    log = MemoryEventLog()
+    bus = WorkflowEventBus(log, spill_dir=tmp_path / "spill")
+    await bus.start()
+    try:
+        await bus.publish(WorkflowEvent.WORKFLOW_SESSION_INITIALIZING, job_id="j", data={})
+        await bus.flush()
+        reaped = Event(
+            event=WorkflowEvent.WORKFLOW_FAILED,
+            job_id="j",
+            seq=2,
+            timestamp=0.0,
+            data={"status": "error", "reaped": True},
+        )
+        await log.append([reaped])  # another host's judge thought this runner gone
+        await bus.publish(WorkflowEvent.HOOK_STARTED, job_id="j", data={})
+        with pytest.raises(StoreUnavailableError, match="another process ended the job"):
+            await bus.flush()
+        await bus.publish(WorkflowEvent.WORKFLOW_COMPLETED, job_id="j", data={"status": "passed"})
+        with pytest.raises(StoreUnavailableError):
+            await bus.flush()
+    finally:
+        await bus.aclose()
+    assert bus.spill_path is not None
+    await import_spill(log, bus.spill_path)
+    stored = await log.read("j")
+    assert [(e.seq, e.event) for e in stored] == [
+        (1, WorkflowEvent.WORKFLOW_SESSION_INITIALIZING),
+        (2, WorkflowEvent.HOOK_STARTED),
+        (3, WorkflowEvent.WORKFLOW_COMPLETED),
+    ]
+    record = await log.get_job("j")
+    assert record is not None and record.status == "passed"

@@ -416,8 +416,10 @@ class WorkflowEventBus:
             return batch
 
     async def _store_per_job(self, batch: list[Event]) -> list[Event]:
-        """Another process wrote at some job's seqs (a racing reaper): store the other jobs'
-        events, refuse that job's, and read its seq afresh before its next event."""
+        """Another process wrote at some job's seqs: store the other jobs' events.  A job this
+        bus runs was ended by a reaper that thought it gone: its own events go to the spill
+        file, whose import puts them in place of that end.  Any other job's are refused (a
+        racing reaper), and its seq is read afresh before its next event."""
         by_job: dict[str, list[Event]] = {}
         for event in batch:
             by_job.setdefault(event.job_id, []).append(event)
@@ -427,6 +429,9 @@ class WorkflowEventBus:
                 await self.log.append(events)
             except Exception as exc:
                 refused.add(job_id)
+                if isinstance(exc, SequenceConflictError) and job_id in self.heartbeats:
+                    self._give_up(events, exc)
+                    continue
                 self._log_errors += len(events)
                 self._log_error = StoreError(f"event log {self.log.url} refused: {exc}")
                 self._seqs.pop(job_id, None)
@@ -435,6 +440,8 @@ class WorkflowEventBus:
 
     def _give_up(self, batch: list[Event], exc: Exception) -> None:
         cause = str(exc) if isinstance(exc, StoreUnavailableError) else f"{self.log.url}: {exc}"
+        if isinstance(exc, SequenceConflictError):
+            cause = f"another process ended the job in {self.log.url} ({exc})"
         self._outage_cause = cause
         _log.error("event log unavailable: %s; the jobs' events go to a spill file", cause)
         self._spilled_jobs.update(e.job_id for e in batch)

@@ -68,6 +68,7 @@ class JobRunner:
         self._engines: dict[str, WorkflowEngine] = {}
         self._tasks: dict[str, asyncio.Task[object]] = {}
         self._claimed: set[str] = set()
+        self._log_watch: asyncio.Task[None] | None = None
 
     async def start(
         self,
@@ -96,6 +97,8 @@ class JobRunner:
                 f"{self.max_running} jobs are already running here; start this one when one ends"
             )
         job_id = await self._claim(job_id)
+        if self._log_watch is None:
+            self._log_watch = asyncio.create_task(self._stop_all_when_log_fails())
         engine = WorkflowEngine(
             self._services.bus,
             job_id=job_id,
@@ -131,7 +134,16 @@ class JobRunner:
 
     async def aclose(self) -> None:
         """Cancel every running job and wait for their end events."""
+        if self._log_watch is not None:
+            self._log_watch.cancel()
         await asyncio.gather(*(self.cancel(job_id) for job_id in self.running()))
+
+    async def _stop_all_when_log_fails(self) -> None:
+        """A log that refused events past its retry window stops the jobs running here: their
+        events go to a spill file, and running on would only pile more up there."""
+        await self._services.bus.log_unavailable.wait()
+        for engine in list(self._engines.values()):
+            engine.cancel("the event log is unavailable")
 
     async def _claim(self, job_id: str | None) -> str:
         """Reserve a free job id (checked against this runner and the event log)."""

@@ -18,6 +18,7 @@ from spruce import __version__
 EXIT_OK: Final = 0
 EXIT_FINDINGS: Final = 1
 EXIT_USAGE: Final = 2
+EXIT_EVENTS_SPILLED: Final = 3  # the run ended, but some events wait in a spill file for import
 EXIT_INTERRUPTED: Final = 130
 EXIT_BROKEN_PIPE: Final = 141  # 128 + SIGPIPE, what a shell reports for `spruce events J | head`
 

@@ -1,7 +1,8 @@
 """`spruce run`: run a workflow on a project, show its progress, print its report.
 
 Progress and the job-id lines go to stderr; the report (the text summary or a --format
-document) goes to stdout or --output.  Exit 0 passed, 1 findings, 2 usage/config, 130 interrupted.
+document) goes to stdout or --output.  Exit 0 passed, 1 findings, 2 usage/config (or an event
+log unavailable past its retry window), 3 events kept in a spill file, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -156,33 +157,41 @@ async def run_job(
             hint = watch_hint(services.store_url, job_id, args.store)
             _announce(job_id, name, project, options, hint)
         monitor = services.progress
-        if started is not None:
-            started(engine)
-            outcome = await engine.run()
-        else:
-            with _signals_cancel(engine):
+        with _cancel_when_log_fails(services, engine):
+            if started is not None:
+                started(engine)
                 outcome = await engine.run()
+            else:
+                with _signals_cancel(engine):
+                    outcome = await engine.run()
         await services.bus.flush()
         if monitor is not None:
             # flush() hands events to subscribers; let the view show the end event too.
             await monitor.wait_until_ended(timeout=2.0)
             monitor.stop_monitoring()
         events = await _job_events(services, job_id)
+    spilled = _spilled(services)
     if outcome.exit_code == EXIT_CONFIG and outcome.reason:
         print(f"spruce: error: {outcome.reason}", file=sys.stderr)
     # The live view already drew every hook on this terminal: end with the findings and the
     # closing line rather than the same table again.
     shown_live = view.live and args.format == "text" and not args.output and sys.stdout.isatty()
-    if args.quiet and args.format == "text" and not args.output:
+    # events is None when the log could not be read back: the spill message says where they are.
+    if events is not None and args.quiet and args.format == "text" and not args.output:
         from spruce.report.result import build_result
         from spruce.report.text import closing_line
 
         print(closing_line(build_result(events)))
-    elif shown_live and monitor is not None:
+    elif events is not None and shown_live and monitor is not None:
         sys.stdout.write(monitor.summary().rstrip("\n") + "\n")
         sys.stdout.flush()
-    else:
+    elif events is not None:
         _write_report(args, events)
+    if spilled is not None:
+        from spruce.cli import EXIT_EVENTS_SPILLED
+
+        print(spilled, file=sys.stderr)
+        return EXIT_EVENTS_SPILLED
     return outcome.exit_code
 
 
@@ -241,6 +250,33 @@ def watch_hint(store_url: str, job_id: str, store_option: str | None) -> str:
 
 
 @contextlib.contextmanager
+def _cancel_when_log_fails(services: Services, engine: WorkflowEngine) -> Iterator[None]:
+    """Stop the job once the event log refused its events past the retry window."""
+    import asyncio
+
+    async def watch() -> None:
+        await services.bus.log_unavailable.wait()
+        engine.cancel("the event log is unavailable")
+
+    task = asyncio.create_task(watch(), name="spruce-run-log-watch")
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
+def _spilled(services: Services) -> str | None:
+    """What to tell the user when some of the job's events wait in a spill file."""
+    path = services.log.spill_path or services.bus.spill_path
+    if path is None:
+        return None
+    return (
+        f"spruce: some events of this job did not reach the event log; they are kept in {path}."
+        f" Load them with: spruce import {path} --store {services.store_url}"
+    )
+
+
+@contextlib.contextmanager
 def _signals_cancel(engine: WorkflowEngine) -> Iterator[None]:
     """SIGINT and SIGTERM cancel the job (it still ends with its WORKFLOW_CANCELLED event)."""
     import asyncio
@@ -259,10 +295,17 @@ def _signals_cancel(engine: WorkflowEngine) -> Iterator[None]:
             loop.remove_signal_handler(signum)
 
 
-async def _job_events(services: Services, job_id: str) -> list[Event]:
+async def _job_events(services: Services, job_id: str) -> list[Event] | None:
+    """The job's stored events; None (and a word why) when the log cannot be read now."""
+    from spruce.errors import StoreError
+
     events: list[Event] = []
-    while page := await services.log.read(job_id, after=events[-1].seq if events else 0):
-        events.extend(page)
+    try:
+        while page := await services.log.read(job_id, after=events[-1].seq if events else 0):
+            events.extend(page)
+    except StoreError as exc:
+        print(f"spruce: no report: the event log cannot be read ({exc})", file=sys.stderr)
+        return None
     return events
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from spruce.events import Event
-from spruce.insights import build_stats, collect_stats, trend
+from spruce.insights import build_stats, collect_stats, summarize, trend
 from spruce.insights_cache import SummaryCache
 from spruce.store import EventLog, open_store
-from spruce.store.base import READ_LIMIT
+from spruce.store.base import READ_LIMIT, JobRecord
 from tests.stats_log import (
     EXPECTED_FLAKY,
     EXPECTED_MYPY,
@@ -156,3 +157,26 @@ def test_no_jobs_no_numbers() -> None:
         "slowest_tests": [],
         "flaky_tests": [],
     }
+
+
+def test_the_summary_cache_answers_many_jobs_and_only_those_asked_for(tmp_path: Path) -> None:
+    records = [
+        JobRecord(job_id=f"j{n}", project=PROJECT, status="passed", started_at=float(n), last_seq=9)
+        for n in range(1200)
+    ]
+    summaries = [
+        summarize(record, known_job(n % 6, job_id=record.job_id))
+        for n, record in enumerate(records)
+    ]
+    cache = SummaryCache(tmp_path / "insights.db")
+    try:
+        cache.put_many("sqlite:/x.db", list(zip(records, summaries, strict=True)))
+        assert len(cache.get_many("sqlite:/x.db", records)) == 1200
+        some = cache.get_many("sqlite:/x.db", records[10:13])
+        assert sorted(some) == ["j10", "j11", "j12"] and some["j11"] == summaries[11]
+        moved = msgspec.structs.replace(records[5], last_seq=10)  # the job grew since
+        assert cache.get_many("sqlite:/x.db", [moved]) == {}
+        assert cache.get_many("sqlite:/y.db", records[:3]) == {}  # another store
+        assert cache.get_many("memory://", records[:3]) == {}
+    finally:
+        cache.close()

@@ -20,6 +20,7 @@ import msgspec
 from spruce.insights import JobSummary
 from spruce.store.base import JobRecord
 
+_BATCH: Final = 500  # job ids per query (SQLite allows 999 bound parameters by default)
 MAX_ROWS: Final = 50_000  # the newest rows kept; older ones go (they are only a cache)
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS summaries (
@@ -59,10 +60,7 @@ class SummaryCache:
             return found
         with self._lock:
             try:
-                rows = self._open().execute(
-                    "SELECT job_id, started_at, last_seq, body FROM summaries WHERE store = ?",
-                    (store,),
-                )
+                rows = self._rows(store, list(wanted))
                 for job_id, started_at, last_seq, body in rows:
                     record = wanted.get(job_id)
                     if record is None or (started_at, last_seq) != (
@@ -75,6 +73,20 @@ class SummaryCache:
             except (OSError, sqlite3.Error):
                 pass  # a miss: the summaries are folded from the events again
         return found
+
+    def _rows(self, store: str, job_ids: list[str]) -> list[tuple[str, float, int, bytes]]:
+        """The stored rows of these jobs, asked for in batches of bound parameters."""
+        conn = self._open()
+        rows = []
+        for start in range(0, len(job_ids), _BATCH):
+            batch = job_ids[start : start + _BATCH]
+            marks = ",".join("?" * len(batch))
+            rows += conn.execute(
+                "SELECT job_id, started_at, last_seq, body FROM summaries"
+                f" WHERE store = ? AND job_id IN ({marks})",
+                (store, *batch),
+            ).fetchall()
+        return rows
 
     def put_many(self, store: str, entries: Sequence[tuple[JobRecord, JobSummary]]) -> None:
         """Store these summaries, then drop the oldest rows past MAX_ROWS."""

@@ -180,3 +180,12 @@ def test_the_summary_cache_answers_many_jobs_and_only_those_asked_for(tmp_path: 
         assert cache.get_many("memory://", records[:3]) == {}
     finally:
         cache.close()
+
+
+async def test_hooks_come_by_phase_the_slowest_first(known_log: EventLog) -> None:
+    stats = await collect_stats(known_log, project=PROJECT)
+    assert [(hook["phase"], hook["id"]) for hook in stats["hooks"]] == [
+        ("fast_hooks", "ruff-check"),
+        ("comprehensive_hooks", "mypy"),
+        ("tests", "pytest"),
+    ]

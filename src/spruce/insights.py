@@ -190,18 +190,16 @@ def _phase_stats(summaries: Sequence[JobSummary]) -> list[dict[str, Any]]:
 
 
 def _hook_stats(summaries: Sequence[JobSummary]) -> list[dict[str, Any]]:
-    """Per hook: timing of the runs that executed (a cache answer takes no time worth timing),
-    queued time, and the share of runs answered from the cache or failing. Skips don't count."""
+    """Per hook, by phase and slowest first: timing of the runs that executed (a cache answer
+    takes no time worth timing), queued time, and the share of runs answered from the cache or
+    failing. Skips don't count."""
     runs: dict[tuple[str, str], list[HookRun]] = defaultdict(list)
     for summary in summaries:
         for run in summary.hooks:
             if run.status != "skipped":
                 runs[(run.phase, run.id)].append(run)
-    rank = {name: index for index, name in enumerate(_PHASE_ORDER)}
-    stats = []
-    for (phase, hook_id), hook_runs in sorted(
-        runs.items(), key=lambda kv: (rank.get(kv[0][0], len(rank)), kv[0][1])
-    ):
+    stats: list[dict[str, Any]] = []
+    for (phase, hook_id), hook_runs in runs.items():
         executed = [run.duration for run in hook_runs if not run.cached]
         stats.append(
             {
@@ -216,6 +214,11 @@ def _hook_stats(summaries: Sequence[JobSummary]) -> list[dict[str, Any]]:
                 ),
             }
         )
+    rank = {name: index for index, name in enumerate(_PHASE_ORDER)}
+    # By phase, the slowest first: where a phase's time goes reads from the top.
+    stats.sort(
+        key=lambda hook: (rank.get(hook["phase"], len(rank)), -(hook["p50"] or 0.0), hook["id"])
+    )
     return stats
 
 

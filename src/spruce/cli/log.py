@@ -207,6 +207,9 @@ def _print_event(event: Event, *, as_json: bool) -> None:
         f"#{event.seq:<5} {clock} {event.event.value:<32} {event.step_id or '-'}  {detail}",
         flush=True,
     )
+    tail = data.get("output_tail")
+    if isinstance(tail, str) and tail.strip():
+        print("       output:", *("       | " + line for line in tail.splitlines()), sep="\n")
 
 
 def _exit_code_of(last: Event | None) -> int:

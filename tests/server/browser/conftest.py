@@ -35,14 +35,19 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 async def open_page(
-    browser: Browser, url: str, *, width: str = "desktop", scheme: str = "light"
+    browser: Browser,
+    url: str,
+    *,
+    width: str = "desktop",
+    scheme: str = "light",
+    motion: str = "reduce",
 ) -> Page:
     """A fresh page (its own context) at `url`, recording page errors and failed requests."""
     w, h = WIDTHS[width]
     context = await browser.new_context(
         viewport={"width": w, "height": h},
         color_scheme=scheme,  # type: ignore[arg-type]
-        reduced_motion="reduce",
+        reduced_motion=motion,  # type: ignore[arg-type]
     )
     page = await context.new_page()
     page.set_default_timeout(60_000)

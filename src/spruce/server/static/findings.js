@@ -14,7 +14,9 @@ export function editorTemplate() {
 function editorLink(template, project, finding) {
   if (!template) return null;
   const absolute = finding.path.startsWith("/") ? finding.path : `${project.replace(/\/$/, "")}/${finding.path}`;
-  return template.replaceAll("{path}", encodeURI(absolute))
+  const path = encodeURI(absolute);
+  // "scheme://file/{path}" with an absolute path: one slash, as editors expect.
+  return template.replaceAll("/{path}", path.startsWith("/") ? path : `/${path}`).replaceAll("{path}", path)
     .replaceAll("{line}", String(finding.line ?? 1)).replaceAll("{column}", String(finding.column ?? 1));
 }
 

@@ -157,7 +157,9 @@ class JobView {
       seg.style.left = `${at(from).toFixed(3)}%`;
       seg.style.width = `${Math.max(at(to) - at(from), 0).toFixed(3)}%`;
     };
-    place(parts.run, unit.start, unit.start + running);
+    // A phase's bar holds its hooks, whatever the clocks of the processes said.
+    const start = unit.kind === "phase" ? Math.min(unit.start, ...this.hookStarts(state, unit.name)) : unit.start;
+    place(parts.run, start, unit.start + running);
     setAttr(parts.run, "class", `seg ${unit.status}`);
     parts.wait.hidden = queued <= 0;
     if (queued > 0) place(parts.wait, unit.start - queued, unit.start);
@@ -169,7 +171,14 @@ class JobView {
     setText(parts.reason, reason);
   }
 
+  hookStarts(state, phase) {
+    return [...state.units.values()].filter((u) => u.kind === "hook" && u.phase === phase).map((u) => u.start);
+  }
+
   tests(state) {
+    // A workflow without a test phase (fast, comprehensive) has no test section.
+    $("tests-section").hidden = state.planned.length > 0 && !state.planned.includes("tests")
+      && !state.units.has("tests");
     const { done, total, failed, skipped } = state.tests;
     const bar = $("tests-bar");
     const share = total ? Math.min(100, (100 * done) / total) : done ? 100 : 0;

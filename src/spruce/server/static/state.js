@@ -85,6 +85,7 @@ export function apply(state, event) {
     const unit = unitOf(state, event);
     if (kind.endsWith("_started")) {
       unit.start = event.timestamp - (data.began_early || 0);
+      if (typeof data.queued === "number") unit.queued = data.queued;   // the wait before it ran
       if (kind === "test_phase_started") state.tests.total = data.total ?? state.tests.total;
     } else if (data.status) {
       endUnit(state, unit, event);

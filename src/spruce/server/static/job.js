@@ -148,7 +148,13 @@ class JobView {
     const { row, parts } = entry;
     setAttr(row, "data-status", unit.status);
     setText(parts.badge, unit.status);
-    setAttr(parts.badge, "class", `status ${unit.status}`);
+    setAttr(parts.badge, "class", `status ${unit.start == null ? "pending" : unit.status}`);
+    if (unit.start == null) {   // planned, not started yet (or never, once the job ended)
+      parts.run.hidden = parts.wait.hidden = true;
+      setText(parts.dur, "");
+      return;
+    }
+    parts.run.hidden = false;
     setText(parts.note, unit.cached ? "cached" : "");
     const running = unit.duration ?? Math.max(now - unit.start, 0);
     const queued = unit.queued || 0;
@@ -172,7 +178,8 @@ class JobView {
   }
 
   hookStarts(state, phase) {
-    return [...state.units.values()].filter((u) => u.kind === "hook" && u.phase === phase).map((u) => u.start);
+    return [...state.units.values()]
+      .filter((u) => u.kind === "hook" && u.phase === phase && u.start != null).map((u) => u.start);
   }
 
   tests(state) {

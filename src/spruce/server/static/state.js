@@ -15,20 +15,40 @@ export function newJobState() {
   };
 }
 
+function newUnit(step, kind, name, phase, start, status) {
+  return {
+    step, kind, name, phase, start, end: null, duration: null, queued: null, status,
+    cached: false, reason: null, outputTail: "", details: [], findingsTotal: 0,
+  };
+}
+
 function unitOf(state, event) {
   const step = event.step_id;
   let unit = state.units.get(step);
   if (!unit) {
     const isHook = event.event.startsWith("hook_");
-    unit = {
-      step, kind: isHook ? "hook" : "phase", name: isHook ? event.data.hook : step,
-      phase: isHook ? event.data.phase : step, start: event.timestamp, end: null,
-      duration: null, queued: null, status: "running", cached: false, reason: null,
-      outputTail: "", details: [], findingsTotal: 0,
-    };
+    unit = newUnit(step, isHook ? "hook" : "phase", isHook ? event.data.hook : step,
+      isHook ? event.data.phase : step, event.timestamp, "running");
     state.units.set(step, unit);
+  } else if (unit.start == null) {   // planned, and now under way
+    unit.start = event.timestamp;
+    unit.status = "running";
   }
   return unit;
+}
+
+// What the job will run, before it runs: rows marked "pending", without a bar.
+function plan(state, data) {
+  state.planned = data.phases || [];
+  for (const phase of state.planned) {
+    if (phase !== "config" && !state.units.has(phase)) {
+      state.units.set(phase, newUnit(phase, "phase", phase, phase, null, "pending"));
+    }
+  }
+  for (const hook of data.hooks || []) {
+    const step = `${hook.phase}/${hook.id}`;
+    if (!state.units.has(step)) state.units.set(step, newUnit(step, "hook", hook.id, hook.phase, null, "pending"));
+  }
 }
 
 function endUnit(state, unit, event) {
@@ -74,11 +94,12 @@ export function apply(state, event) {
   if (kind === "workflow_session_initializing") {
     state.workflow = data.workflow; state.project = data.project;
   } else if (kind === "workflow_session_ready") {
-    state.planned = data.phases || [];
+    plan(state, data);
   } else if (END.has(kind)) {
     state.status = data.status || kind.replace("workflow_", "");
     state.end = event.timestamp;
     state.reason = data.reason ?? null;
+    for (const unit of state.units.values()) if (unit.status === "pending") unit.status = "not run";
   } else if (kind === "test_case_completed") {
     addCase(state, data);
   } else if (step && step !== "quality" && !kind.startsWith("hook_strategy")) {
@@ -105,6 +126,7 @@ export function span(state, now) {
   let t0 = state.start ?? now;
   let t1 = state.end ?? now;
   for (const unit of state.units.values()) {
+    if (unit.start == null) continue;   // planned, not started
     t0 = Math.min(t0, unit.start - (unit.queued || 0));
     if (unit.end != null) t1 = Math.max(t1, unit.end);
   }

@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Page, expect
 
 from spruce.container import open_services
 from spruce.jobs import JobRunner
-from tests.server.browser.conftest import open_page, problems, screenshot
+from tests.server.browser.conftest import open_page, overflow, problems, screenshot
 from tests.server.browser.projects import held_project, start_job
 from tests.server.conftest import Served, memory_server, serve_in_process, stop, wait_for_job
 
@@ -61,9 +61,13 @@ async def test_test_progress_grows_while_a_default_job_still_runs(
         for phase in ("tests", "comprehensive_hooks"):
             row = page.locator(f'.row.phase[data-unit="{phase}"]')
             await expect(row).to_have_attribute("data-status", "running")
-        await screenshot(page, "job-running-desktop-light")
         shown = await page.locator("#tests-text").text_content()
         assert shown is not None and not shown.startswith("6 / 6")
+        phone = await open_page(browser, page.url, width="phone", scheme="dark")
+        await expect(phone.locator("#tests-text")).to_have_text(SOME_DONE)
+        for view, name in ((page, "desktop-light"), (phone, "phone-dark")):
+            await screenshot(view, f"job-running-{name}")
+            assert await overflow(view) == 0, name  # running rows say more: they still fit
     finally:
         release.touch()
     await expect(page.locator("#tests-text")).to_contain_text("6 / 6 tests")

@@ -77,7 +77,8 @@ async function projects() {
 }
 
 export function render(stats) {
-  setText($("stats-state"), `${stats.jobs ?? 0} jobs · ${stats.project || "all projects"}`);
+  const jobs = stats.jobs ?? 0;
+  setText($("stats-state"), `${jobs} ${jobs === 1 ? "job" : "jobs"} · ${stats.project || "all projects"}`);
   const hooks = [...(stats.hooks || [])].sort((a, b) => (b.p50 ?? 0) - (a.p50 ?? 0));
   const longest = Math.max(0, ...hooks.map((h) => h.p95 ?? 0), ...(stats.phases || []).map((p) => p.p95 ?? 0));
   const parts = [

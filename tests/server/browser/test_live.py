@@ -16,7 +16,13 @@ from playwright.async_api import Browser, Page, expect
 
 from spruce.container import open_services
 from spruce.jobs import JobRunner
-from tests.server.browser.conftest import open_page, overflow, problems, screenshot
+from tests.server.browser.conftest import (
+    open_page,
+    overflow,
+    problems,
+    screenshot,
+    serious_violations,
+)
 from tests.server.browser.projects import held_project, start_job
 from tests.server.conftest import Served, memory_server, serve_in_process, stop, wait_for_job
 
@@ -68,6 +74,7 @@ async def test_test_progress_grows_while_a_default_job_still_runs(
         for view, name in ((page, "desktop-light"), (phone, "phone-dark")):
             await screenshot(view, f"job-running-{name}")
             assert await overflow(view) == 0, name  # running rows say more: they still fit
+            assert await serious_violations(view) == [], name
     finally:
         release.touch()
     await expect(page.locator("#tests-text")).to_contain_text("6 / 6 tests")

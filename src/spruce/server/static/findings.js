@@ -12,7 +12,7 @@ export function editorTemplate() {
 }
 
 function editorLink(template, project, finding) {
-  if (!template) return null;
+  if (!template || /^\s*(javascript|data|vbscript):/i.test(template)) return null;
   const absolute = finding.path.startsWith("/") ? finding.path : `${project.replace(/\/$/, "")}/${finding.path}`;
   const path = encodeURI(absolute);
   // "scheme://file/{path}" with an absolute path: one slash, as editors expect.

@@ -186,11 +186,12 @@ class JobView {
     // A workflow without a test phase (fast, comprehensive) has no test section.
     $("tests-section").hidden = state.planned.length > 0 && !state.planned.includes("tests")
       && !state.units.has("tests");
-    const { done, total, failed, skipped } = state.tests;
+    const { done, total, failed, skipped, final } = state.tests;
     const bar = $("tests-bar");
     const share = total ? Math.min(100, (100 * done) / total) : done ? 100 : 0;
     bar.style.width = `${share}%`;
     bar.classList.toggle("failing", failed > 0);
+    bar.classList.toggle("unknown-total", total == null && !final);   // not a share of a known whole
     const progress = $("tests-progress");
     setAttr(progress, "aria-valuenow", String(done));
     if (total != null) setAttr(progress, "aria-valuemax", String(total));

@@ -49,9 +49,13 @@ function upsert(jobs, record) {
   if (!entry) {
     entry = { record, row: newRow(record) };
     jobs.set(record.job_id, entry);
-    // Newest first: before the first row that started earlier.
-    const later = [...$("jobs").children].find((row) => Number(row.dataset.started) < record.started_at);
-    $("jobs").insertBefore(entry.row, later || null);
+    // Newest first: before the first row that started earlier (the list comes newest first,
+    // so most rows go straight to the end).
+    const body = $("jobs");
+    const last = body.lastElementChild;
+    const later = !last || Number(last.dataset.started) >= record.started_at ? null
+      : [...body.children].find((row) => Number(row.dataset.started) < record.started_at);
+    body.insertBefore(entry.row, later || null);
   }
   entry.record = record;
   const cells = entry.row.cells;

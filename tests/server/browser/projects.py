@@ -8,6 +8,7 @@ import asyncio
 import shutil
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
 import httpx
@@ -40,6 +41,11 @@ command = [{python!r}, "-c", "{script}"]
 BROKEN_SCRIPT = "import sys; print('checking house rules'); sys.exit('house-rules: config missing')"
 
 
+def stamp(project: Path) -> None:
+    """A file no earlier run saw, so that every hook really runs (no answer from the cache)."""
+    (project / "stamp.py").write_text(f'STAMP = "{uuid.uuid4().hex}"\n')
+
+
 def everything_project(root: Path) -> Path:
     """Lint, type, dead-code findings, a failing test and a project hook that fails."""
     project = root / "everything"
@@ -52,6 +58,7 @@ def everything_project(root: Path) -> Path:
                          ("failing_test", "calc.py")]:  # fmt: skip
         shutil.copy(PROJECTS / sample / name, project / name)
     shutil.copytree(PROJECTS / "failing_test" / "tests", project / "tests")
+    stamp(project)
     return project
 
 
@@ -78,6 +85,7 @@ def held_project(root: Path, release: Path, *, quick: int = 5) -> Path:
         PYPROJECT.format(name="held") + HELD_HOOK.format(python=sys.executable, script=script)
     )
     shutil.copy(PROJECTS / "lint" / "tool.py", project / "tool.py")
+    stamp(project)
     quick_tests = "".join(
         f"\n\ndef test_quick_{n}() -> None:\n    assert True\n" for n in range(quick)
     )

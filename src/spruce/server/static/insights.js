@@ -19,7 +19,7 @@ function table(caption, head, rows) {
   // A focusable region: on a phone the wide tables scroll sideways, by keyboard too.
   return el("div", { class: "table-wrap", tabIndex: 0, role: "region", "aria-label": caption }, el("table", { class: "stats" },
     el("caption", {}, caption),
-    el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col" }, h)))),
+    el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col", class: h === "phase" ? "phase-col" : null }, h)))),
     el("tbody", {}, ...(rows.length ? rows
       : [el("tr", {}, el("td", { class: "muted", colSpan: head.length }, "none"))]))));
 }
@@ -87,7 +87,8 @@ export function render(stats) {
       el("td", { class: "num" }, seconds(p.p95)), durationBar(p.p50, p.p95, longest), el("td", {}, trend(p.trend))))),
     table("Hooks, slowest first", ["hook", "phase", "runs", "p50", "p95", "", "queued p50", "cache hits", "failures", "trend"],
       hooks.map((h) => el("tr", {},
-        el("td", {}, h.id), el("td", {}, h.phase || ""), el("td", { class: "num" }, String(h.runs)),
+        el("td", { title: h.phase || "" }, h.id), el("td", { class: "phase-col" }, h.phase || ""),
+        el("td", { class: "num" }, String(h.runs)),
         el("td", { class: "num" }, seconds(h.p50)), el("td", { class: "num" }, seconds(h.p95)),
         durationBar(h.p50, h.p95, longest), el("td", { class: "num" }, seconds(h.queued_p50)),
         el("td", { class: "num" }, percent(h.cache_hit_rate)), el("td", { class: "num" }, percent(h.failure_rate)),

@@ -48,6 +48,16 @@ STATS: dict[str, Any] = {
 STATUSES = ["passed", "failed", "error", "timeout", "skipped", "cancelled", "running", "fixed"]
 
 
+async def misplaced_bars(page: Page) -> list[str]:
+    """Bars that leave their track, and a suite drawn as starting after the checks it ran beside."""
+    boxes: dict[str, Any] = await page.evaluate(BAR_BOXES)
+    found = [f"{unit}'s bar leaves its track" for unit, box in boxes.items() if not box["inside"]]
+    tests, checks = boxes["tests"]["left"], boxes["comprehensive_hooks"]["left"]
+    if tests >= checks:
+        found.append(f"the suite is drawn starting at {tests} px, after the checks at {checks} px")
+    return found
+
+
 async def audit(page: Page, name: str, found: list[str]) -> None:
     """Overflow and axe on the page as it is; the screenshot is written whatever is found."""
     path = await screenshot(page, name)
@@ -79,6 +89,7 @@ async def test_every_view_fits_both_widths_and_passes_axe_in_light_and_dark(
             await expect(page.locator("#job-status")).to_have_text("failed")
             await expect(page.locator(".case .trace").first).to_contain_text("assert")
             await audit(page, f"job-{tag}", found)
+            found.extend(f"job-{tag}: {problem}" for problem in await misplaced_bars(page))
 
             await page.goto(f"{served.http}/#/job/no-such-job")
             await expect(page.locator("#job-status")).to_have_text("not found")
@@ -134,6 +145,22 @@ CONTRAST = """() => {
         const style = getComputedStyle(b);
         const [hi, lo] = [lum(style.color), lum(style.backgroundColor)].sort((x, y) => y - x);
         out[b.textContent] = (hi + 0.05) / (lo + 0.05);
+    }
+    return out;
+}"""
+
+
+# Per timeline row: where its running bar starts, and whether every bar stays in the track.
+BAR_BOXES = """() => {
+    const out = {};
+    for (const row of document.querySelectorAll(".row")) {
+        const track = row.querySelector(".track").getBoundingClientRect();
+        const bars = [...row.querySelectorAll(".seg:not([hidden])")]
+            .map(b => b.getBoundingClientRect());
+        out[row.dataset.unit] = {
+            left: Math.round(row.querySelector(".seg:not(.queued)").getBoundingClientRect().left),
+            inside: bars.every(b => b.left >= track.left - 1 && b.right <= track.right + 1),
+        };
     }
     return out;
 }"""

@@ -101,3 +101,22 @@ async def test_title_favicon_reduced_motion_and_live_region_follow_the_job(
         await expect(page.locator("#job-reason")).to_have_text("checks failed")
         await expect(page.locator("#connection")).to_have_attribute("data-state", "idle")
         assert problems(page) == [] and problems(moving) == []
+
+
+@pytest.mark.timeout(120)
+async def test_leaving_a_running_job_for_another_leaves_no_trace_of_the_first(
+    browser: Browser,
+) -> None:
+    async with memory_server() as served:
+        bus = served.services.bus
+        await publish_job(bus, "first", 3, end=False)
+        await publish_job(bus, "second", 3, end=True)
+        page = await open_page(browser, f"{served.http}/#/job/first")
+        await expect(page.locator("#job-status")).to_have_text("running")
+        await page.goto(f"{served.http}/#/job/second")
+        await expect(page.locator("#job-status")).to_have_text("passed")
+        await publish_job(bus, "first", 3, end=False)  # the first job goes on meanwhile
+        await page.wait_for_timeout(1500)  # several ticks of the first page's clock
+        await expect(page.locator("#job-status")).to_have_text("passed")
+        await expect(page).to_have_title("passed · second · spruce")
+        assert problems(page) == []

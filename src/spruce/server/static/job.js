@@ -3,7 +3,7 @@
 
 import { $, el, fmt, setAttr, setText, when } from "./dom.js";
 import { Findings } from "./findings.js";
-import { answer, api, follow, leaveView } from "./net.js";
+import { answer, api, currentView, follow, leaveView } from "./net.js";
 import { apply, newJobState, span } from "./state.js";
 
 const JOB_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -24,14 +24,18 @@ export function showJob(show, jobId) {
     return;
   }
   view.render(state);
+  const myView = currentView();
   let pending = false;
   const redraw = () => {
-    if (pending) return;
+    if (pending || myView !== currentView()) return;   // another view owns the page now
     pending = true;
     requestAnimationFrame(() => { pending = false; view.render(state); });
   };
   // Running bars grow with the clock, not only with events.
-  const ticker = setInterval(() => (state.status === "running" ? redraw() : null), 500);
+  const ticker = setInterval(() => {
+    if (myView !== currentView()) clearInterval(ticker);
+    else if (state.status === "running") redraw();
+  }, 500);
   $("cancel-job").onclick = () => cancel(jobId);
   follow(`/ws/progress/${encodeURIComponent(jobId)}`, () => ({ after: state.lastSeq }), (event) => {
     if (event.seq <= state.lastSeq) return;      // already applied before a reconnect

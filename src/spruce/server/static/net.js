@@ -47,7 +47,7 @@ export function follow(path, resume, onEvent, onFinal) {
     const ws = new WebSocket(wsUrl(path, resume()));
     socket = ws;
     ws.onopen = () => { connection("live"); delay = 250; failures = 0; };
-    ws.onmessage = (msg) => onEvent(JSON.parse(msg.data));
+    ws.onmessage = (msg) => { if (myView === viewId) onEvent(JSON.parse(msg.data)); };
     ws.onclose = (e) => {
       if (myView !== viewId) return;
       if (onFinal(e.code, e.reason)) { connection("idle"); return; }   // the view decided

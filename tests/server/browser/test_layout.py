@@ -48,10 +48,15 @@ STATS: dict[str, Any] = {
 STATUSES = ["passed", "failed", "error", "timeout", "skipped", "cancelled", "running", "fixed"]
 
 
-async def misplaced_bars(page: Page) -> list[str]:
-    """Bars that leave their track, and a suite drawn as starting after the checks it ran beside."""
+async def timeline_problems(page: Page) -> list[str]:
+    """Bars that leave their track, labels that run into the next row, and a suite drawn as
+    starting after the checks it ran beside."""
     boxes: dict[str, Any] = await page.evaluate(BAR_BOXES)
     found = [f"{unit}'s bar leaves its track" for unit, box in boxes.items() if not box["inside"]]
+    found += [
+        f"{unit}'s name and badge run into the next row"
+        for unit in await page.evaluate(LABEL_OVERLAPS)
+    ]
     tests, checks = boxes["tests"]["left"], boxes["comprehensive_hooks"]["left"]
     if tests >= checks:
         found.append(f"the suite is drawn starting at {tests} px, after the checks at {checks} px")
@@ -89,7 +94,7 @@ async def test_every_view_fits_both_widths_and_passes_axe_in_light_and_dark(
             await expect(page.locator("#job-status")).to_have_text("failed")
             await expect(page.locator(".case .trace").first).to_contain_text("assert")
             await audit(page, f"job-{tag}", found)
-            found.extend(f"job-{tag}: {problem}" for problem in await misplaced_bars(page))
+            found.extend(f"job-{tag}: {problem}" for problem in await timeline_problems(page))
 
             await page.goto(f"{served.http}/#/job/no-such-job")
             await expect(page.locator("#job-status")).to_have_text("not found")
@@ -163,4 +168,13 @@ BAR_BOXES = """() => {
         };
     }
     return out;
+}"""
+
+# Timeline rows whose label (name and badge) reaches into the next row's label.
+LABEL_OVERLAPS = """() => {
+    const labels = [...document.querySelectorAll(".row .label")];
+    return labels.slice(0, -1).filter((label, i) => {
+        const here = label.getBoundingClientRect(), next = labels[i + 1].getBoundingClientRect();
+        return here.bottom > next.top + 0.5;
+    }).map(label => label.closest(".row").dataset.unit);
 }"""

@@ -38,6 +38,7 @@ def hook(hook_id: str, status: str, duration: float, **fields: Any) -> dict[str,
         "cached": False,
         "reason": None,
         "findings": [],
+        "output_tail": "",
     }
     return {**base, **fields}
 

@@ -17,6 +17,7 @@ from spruce.workflow.toolenv import ToolEnv
 Severity = Literal["error", "warning", "info"]
 HookStatus = Literal["passed", "failed", "fixed", "skipped", "error", "timeout"]
 MAX_DETAILS: Final = 1000
+OUTPUT_TAIL_BYTES: Final = 8192  # how much of a tool's output a hook result keeps
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,6 +56,7 @@ class HookResult(msgspec.Struct, frozen=True, kw_only=True):
     test_cases: tuple[TestCase, ...] = ()
     cached: bool = False
     duration: float = 0.0
+    output_tail: str = ""  # the end of what the tool printed (stdout, then stderr), bounded
 
 
 TestCaseSink = Callable[[TestCase, int | None], Awaitable[None]]
@@ -129,3 +131,11 @@ def relative(project: Path, path: str) -> str:
         except ValueError:
             return candidate.as_posix()
     return candidate.as_posix().removeprefix("./")
+
+
+def bounded_tail(text: str, *, limit: int = OUTPUT_TAIL_BYTES) -> str:
+    """The last `limit` bytes of `text` in UTF-8, cut at a character boundary."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    return data[-limit:].decode("utf-8", "ignore")

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from spruce.hooks.base import HookResult
+from spruce.hooks.base import HookResult, bounded_tail
 
 # Linux counts each argument's bytes, its NUL and its pointer against ARG_MAX, environment too.
 _POINTER: Final = 8
@@ -110,4 +110,5 @@ def merge_results(
         reason=reason,
         changed_files=tuple(changed),
         duration=duration,
+        output_tail=bounded_tail("\n".join(part.output_tail for part in parts if part.output_tail)),
     )

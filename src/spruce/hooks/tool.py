@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Final
 
 from spruce import __version__
-from spruce.hooks.base import Finding, HookContext, HookResult, Prepared, select_inputs
+from spruce.hooks.base import (
+    Finding,
+    HookContext,
+    HookResult,
+    Prepared,
+    bounded_tail,
+    select_inputs,
+)
 from spruce.hooks.batches import (
     ARGS_FROM,
     LAUNCHER,
@@ -51,6 +58,12 @@ def output_tail(result: ProcessResult) -> str:
     """The last lines a failing tool printed, for the `reason` of an error."""
     text = (result.stderr.strip() or result.stdout.strip())[-_TAIL:]
     return text or f"exit code {result.exit_code}"
+
+
+def combined_output(result: ProcessResult) -> str:
+    """What the tool printed, stdout then stderr, bounded to its last 8 KB."""
+    parts = [part.rstrip("\n") for part in (result.stdout, result.stderr) if part.strip()]
+    return bounded_tail("\n".join(parts))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,7 +155,10 @@ class ToolHook:
         duration = result.duration
         if result.timed_out:
             return HookResult(
-                status="timeout", reason=f"timed out after {timeout:g}s", duration=duration
+                status="timeout",
+                reason=f"timed out after {timeout:g}s",
+                duration=duration,
+                output_tail=combined_output(result),
             )
         if self.fixer:
             changed = ctx.files.refresh(files)
@@ -153,6 +169,7 @@ class ToolHook:
                 changed_files=tuple(changed),
                 reason=None if ok else output_tail(result),
                 duration=duration,
+                output_tail=combined_output(result),
             )
         findings: list[Finding] = []
         if result.exit_code in (0, *self.findings_exit, *self.findings_or_error_exit):
@@ -171,4 +188,5 @@ class ToolHook:
             findings=tuple(findings),
             reason=reason,
             duration=duration,
+            output_tail=combined_output(result),
         )

@@ -45,6 +45,7 @@ class HookResult(msgspec.Struct, kw_only=True):
     cached: bool
     reason: str | None
     findings: list[Finding]
+    output_tail: str = ""
 
 
 class PhaseResult(msgspec.Struct, kw_only=True):
@@ -141,7 +142,17 @@ _OUTCOMES: Final = frozenset(get_args(Outcome))
 
 
 class _Hook:
-    __slots__ = ("cached", "duration", "exit_code", "findings", "id", "reason", "started", "status")
+    __slots__ = (
+        "cached",
+        "duration",
+        "exit_code",
+        "findings",
+        "id",
+        "output_tail",
+        "reason",
+        "started",
+        "status",
+    )
 
     def __init__(self, hook_id: str, started: float) -> None:
         self.id = hook_id
@@ -152,6 +163,7 @@ class _Hook:
         self.cached = False
         self.reason: str | None = None
         self.findings: list[dict[str, Any]] = []
+        self.output_tail = ""
 
 
 class _Phase:
@@ -289,6 +301,7 @@ class ResultBuilder:
         hook.reason = None if reason is None else str(reason)
         details = data.get("details")
         hook.findings = [_finding(d) for d in details if isinstance(d, dict)] if details else []
+        hook.output_tail = str(data.get("output_tail") or "")
 
     def _add_case(self, data: dict[str, Any]) -> None:
         outcome = _pick(data.get("outcome"), _OUTCOMES, "error")
@@ -352,6 +365,7 @@ def _phase_dict(phase: _Phase, now: float) -> dict[str, Any]:
                 "cached": hook.cached,
                 "reason": hook.reason,
                 "findings": [dict(finding) for finding in hook.findings],
+                "output_tail": hook.output_tail,
             }
             for hook in phase.hooks.values()
         ],

@@ -95,6 +95,7 @@ def hook_data(hook_id: str, phase: str, result: HookResult) -> dict[str, Any]:
         "details": details,
         "details_truncated": len(result.findings) > MAX_DETAILS,
         "changed_files": list(result.changed_files),
+        "output_tail": result.output_tail,
     }
 
 

@@ -57,7 +57,8 @@ def spruce_run(project: Path, fmt: str) -> str:
 def hook_of(document: dict[str, Any], hook_id: str) -> dict[str, Any]:
     hooks = [h for phase in document["phases"] for h in phase["hooks"] if h["id"] == hook_id]
     assert len(hooks) == 1
-    return hooks[0]
+    hook: dict[str, Any] = hooks[0]
+    return hook
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ SARIF_SCHEMA = json.loads(
 )
 SPRUCE_RUN = (sys.executable, "-m", "spruce", "run", "--store", "memory://", "--no-cache")
 
-TESTS = '''\
+TESTS = """\
 import pytest
 
 
@@ -65,7 +65,7 @@ def broken():
 
 def test_with_broken_fixture(broken):
     pass
-'''
+"""
 
 FAILING = {
     "tests/test_cases.py::test_double[1]": ("tests/test_cases.py", 11, "failed"),

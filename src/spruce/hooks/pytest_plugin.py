@@ -70,16 +70,20 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Generator[None, Any, None
     excinfo = call.excinfo
     if excinfo is None or not report.failed:
         return
-    for entry in reversed(excinfo.traceback):
+    try:  # the frames pytest shows: without its own and those hidden by __tracebackhide__
+        entries = list(excinfo.traceback.filter(excinfo))
+    except TypeError:  # pytest before 8 filters with no argument
+        entries = list(excinfo.traceback.filter())
+    for entry in reversed(entries):
         path = _in_project(str(entry.path))
         if path is not None:
             report.spruce_path = path
             report.spruce_line = entry.lineno + 1
             break
-    try:
-        text = str(excinfo.getrepr(style="short", chain=True))
-    except Exception:  # a repr that fails must not cost the report
-        text = str(report.longrepr)
+    try:  # what `--tb=short` prints for it
+        text = str(item._repr_failure_py(excinfo, style="short"))
+    except Exception:  # a private API that moved, or a repr that fails: pytest's own text
+        text = str(report.longreprtext)
     report.spruce_longrepr = _tail(text, _MAX_LONGREPR)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.differential.harness import compare
+from tests.differential.harness import compare, pytest_counts
 from tests.differential.test_differential import EVERY
 
 
@@ -28,7 +28,9 @@ def main() -> int:
         for tool in result.tools:
             print(f"  {'equal' if tool.equal else 'DIFFERENT'}  {tool.describe()}")
             unequal += not tool.equal
-        same = sorted(result.spruce_failed) == sorted(result.pytest_failed)
+        counts = pytest_counts(result.pytest_summary)
+        same_counts = {key: result.spruce_tests[key] for key in counts} == counts
+        same = sorted(result.spruce_failed) == sorted(result.pytest_failed) and same_counts
         unequal += not same
         print(
             f"  {'equal' if same else 'DIFFERENT'}  pytest failed: direct "

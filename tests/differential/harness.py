@@ -357,6 +357,17 @@ def pytest_failures(root: Path, python: Path, args: tuple[str, ...]) -> tuple[li
     return failed, lines[-1] if lines else ""
 
 
+_COUNT: Final = re.compile(r"(\d+) (passed|failed|skipped|xfailed|xpassed|errors?)\b")
+
+
+def pytest_counts(closing_line: str) -> dict[str, int]:
+    """The outcome counts of pytest's closing line (`4 failed, 1361 passed, 9 skipped …`)."""
+    counts = dict.fromkeys(("passed", "failed", "skipped", "errors", "xfailed", "xpassed"), 0)
+    for number, word in _COUNT.findall(closing_line):
+        counts["errors" if word.startswith("error") else word] = int(number)
+    return counts
+
+
 def _inside(root: Path, path: str) -> str | None:
     """`path` relative to the project, None when it lies outside it or in its environment."""
     try:

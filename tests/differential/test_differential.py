@@ -12,7 +12,7 @@ from typing import Final
 
 import pytest
 
-from tests.differential.harness import Comparison, Sdist, compare
+from tests.differential.harness import Comparison, Sdist, compare, pytest_counts
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -40,6 +40,8 @@ def check(result: Comparison) -> None:
     assert sorted(result.spruce_failed) == sorted(result.pytest_failed), result.pytest_summary
     assert set(result.spruce_failed) >= PLANTED_FAILURES
     assert result.spruce_tests["xfailed"] >= 1 and result.spruce_tests["xpassed"] >= 1
+    counts = pytest_counts(result.pytest_summary)
+    assert {key: result.spruce_tests[key] for key in counts} == counts, result.pytest_summary
 
 
 @pytest.mark.parametrize(

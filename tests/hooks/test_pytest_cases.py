@@ -80,6 +80,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("cases") / "p"
     (root / "tests").mkdir(parents=True)
     (root / "tests/test_cases.py").write_text(TESTS)
+    # A module skipped whole: one more skip for pytest, not one more test.
+    (root / "tests/test_skipped_module.py").write_text(
+        'import pytest\n\npytest.skip("not on this box", allow_module_level=True)\n'
+    )
     (root / "pyproject.toml").write_text('[project]\nname = "cases"\nversion = "0"\n')
     return root
 
@@ -112,7 +116,7 @@ def test_json_lists_each_failed_case_at_its_failing_line(project: Path) -> None:
     document = json.loads(spruce_tests(project, "json"))
     tests = document["tests"]
     counts = {key: tests[key] for key in ("passed", "failed", "skipped", "errors", "xfailed")}
-    assert counts == {"passed": 1, "failed": 3, "skipped": 1, "errors": 1, "xfailed": 1}
+    assert counts == {"passed": 1, "failed": 3, "skipped": 2, "errors": 1, "xfailed": 1}
     assert (tests["xpassed"], tests["total"], tests["collection_errors"]) == (1, 8, 0)
     cases = {case["nodeid"]: case for case in tests["cases"]}
     assert {n: (c["path"], c["line"], c["outcome"]) for n, c in cases.items()} == FAILING
@@ -164,7 +168,7 @@ def test_junit_names_each_case_with_its_failing_line_and_traceback(project: Path
         for c in suite.iter("testcase")
         if c.get("classname") != "spruce.tests"
     }
-    assert len(cases) == 8
+    assert len(cases) == 9  # the eight tests and the module skipped whole, as pytest's junitxml
     for nodeid, (path, line, outcome) in FAILING.items():
         case = cases[path + "::" + nodeid.rpartition("::")[2]]
         assert case.get("line") == str(line)
@@ -176,6 +180,7 @@ def test_junit_names_each_case_with_its_failing_line_and_traceback(project: Path
     assert sorted(skipped) == [
         "tests/test_cases.py::test_known_bug",
         "tests/test_cases.py::test_skipped",
+        "tests/test_skipped_module.py::tests.test_skipped_module",
     ]
 
 

@@ -41,7 +41,7 @@ class TestCase(msgspec.Struct, frozen=True, kw_only=True):
 
     `line` is where a failure was raised in the project (else the test's `def`); `longrepr` is
     pytest's short traceback of a failure, bounded; `when` is `collect` for a module that could
-    not be collected (not a test: counted as an error, not in the total).
+    not be collected or was skipped whole (not a test: counted, but not in the total).
     """
 
     __test__ = False  # not a pytest test class
@@ -57,13 +57,15 @@ class TestCase(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def count_outcomes(cases: Sequence[TestCase]) -> dict[str, int]:
-    """The tests phase's end counts: a collection error is an error but not a test."""
+    """The tests phase's end counts, as pytest counts them; a module that could not be
+    collected is an error and one skipped whole is a skip, but neither is in `total`."""
     counts = dict.fromkeys(("passed", "failed", "skipped", "errors", "xfailed", "xpassed"), 0)
-    collection_errors = 0
+    modules = collection_errors = 0
     for case in cases:
         counts["errors" if case.outcome == "error" else case.outcome] += 1
-        collection_errors += case.when == "collect"
-    counts["total"] = len(cases) - collection_errors
+        modules += case.when == "collect"
+        collection_errors += case.when == "collect" and case.outcome == "error"
+    counts["total"] = len(cases) - modules
     counts["collection_errors"] = collection_errors
     return counts
 

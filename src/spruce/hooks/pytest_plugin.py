@@ -124,6 +124,20 @@ def _cause_line(text: str, path: str) -> int | None:
 
 
 def pytest_collectreport(report: Any) -> None:
+    if report.skipped:  # a module skipped whole: pytest counts it among the skips
+        _emit(
+            {
+                "kind": "case",
+                "nodeid": report.nodeid,
+                "outcome": "skipped",
+                "duration": 0.0,
+                "path": report.nodeid.split("::")[0],
+                "line": None,
+                "message": _message(report),
+                "longrepr": None,
+                "when": "collect",
+            }
+        )
     if not report.failed:
         return
     text = str(report.longrepr)

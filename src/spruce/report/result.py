@@ -209,6 +209,7 @@ class ResultBuilder:
         self._tests_final = False
         self._cases: list[dict[str, Any]] = []
         self._failures: list[dict[str, Any]] = []
+        self._modules = 0  # reports of whole modules (collection errors, skips): not tests
 
     @property
     def ended(self) -> bool:
@@ -259,7 +260,7 @@ class ResultBuilder:
         tests: dict[str, Any] = dict(self._tests)
         # Until the phase's end event, the total is the collected count or the cases seen.
         ran = sum(self._tests[key] for key in _COUNTS if key != "collection_errors")
-        tests["total"] = max(self._tests_total or 0, ran - self._tests["collection_errors"])
+        tests["total"] = max(self._tests_total or 0, ran - self._modules)
         tests["cases"] = [dict(case) for case in self._failures]
         if test_cases:
             tests["all_cases"] = [dict(case) for case in self._cases]
@@ -327,7 +328,8 @@ class ResultBuilder:
         when = str(data.get("when") or "call")
         if not self._tests_final:
             self._tests["errors" if outcome == "error" else outcome] += 1
-            self._tests["collection_errors"] += when == "collect"
+            self._modules += when == "collect"
+            self._tests["collection_errors"] += when == "collect" and outcome == "error"
             total = _int_or_none(data.get("total"))
             if total is not None:
                 self._tests_total = total

@@ -30,7 +30,8 @@ class ScriptedRunner:
     tests: int = 5
     pause: float = 0.0
     hold: bool = False
-    findings: int = 1  # ruff-check's findings
+    findings: int = 1  # ruff-check's findings (kept in its end event)
+    reported: int | None = None  # how many ruff-check reported, when more than were kept
     failing_tests: int = 0  # the first tests fail (at line 10 + their number)
     started: list[str] = field(default_factory=list)
     options: list[dict[str, bool]] = field(default_factory=list)
@@ -156,9 +157,9 @@ class ScriptedRunner:
                 status="failed" if failed else "passed",
                 duration=0.01,
                 exit_code=1 if failed else 0,
-                findings=len(details),
-                findings_total=len(details),
-                findings_truncated=False,
+                findings=self.reported or len(details),
+                findings_total=self.reported or len(details),
+                findings_truncated=(self.reported or 0) > len(details),
                 cached=False,
                 reason=None,
                 details=details,

@@ -156,3 +156,27 @@ async def test_the_summary_lists_the_failed_cases_without_tracebacks() -> None:
     assert all(c["longrepr"] is None for c in summary["tests"]["cases"])
     assert all(c["longrepr"] for c in full["tests"]["cases"])
     assert summary["tests"]["failed"] == 2 and summary["tests"]["cases"][0]["line"] == 11
+
+
+async def test_findings_over_the_stored_bound_are_counted_as_reported_not_stored() -> None:
+    async with memory_services() as services:
+        runner = ScriptedRunner(services.bus, findings=1000, reported=1500)
+        async with mcp_client(services, runner) as client:
+            job_id = structured(await client.call_tool("run_workflow", {"project": "/p"}))["job_id"]
+            summary = structured(
+                await client.call_tool("wait_for_job", {"job_id": job_id, "timeout_s": 10})
+            )
+            page = structured(
+                await client.call_tool(
+                    "get_findings",
+                    {"job_id": job_id, "hook": "ruff-check", "after": 990, "limit": 1000},
+                )
+            )
+
+    ruff = summary["phases"][0]["hooks"][0]
+    assert (ruff["findings_total"], ruff["findings_truncated"]) == (1500, True)
+    assert [f["index"] for f in page["findings"]] == list(range(991, 1001))
+    assert (page["stored"], page["reported"], page["next_cursor"]) == (1000, 1500, 1000)
+    assert page["hooks"] == [
+        {"phase": "fast_hooks", "hook": "ruff-check", "reported": 1500, "stored": 1000}
+    ]

@@ -107,6 +107,7 @@ def merge_results(
         status=worst.status,
         exit_code=worst.exit_code,
         findings=tuple(findings),
+        reported=sum(part.findings_total for part in parts),
         reason=reason,
         changed_files=tuple(changed),
         duration=duration,

@@ -7,6 +7,7 @@ codes that mean "findings", and a parser from the tool's output to normalised fi
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -54,6 +55,22 @@ def env_fingerprint(env: ToolEnv) -> str:
     return hashlib.blake2b(listing.encode(), digest_size=12).hexdigest()
 
 
+def version_at_least(version: str, since: str) -> bool:
+    """Whether a tool's version (`0.17.6`, `2.4.1rc1`) is `since` or later; unknown is not."""
+
+    def numbers(text: str) -> tuple[int, ...]:
+        parts = []
+        for part in text.split("."):
+            digits = "".join(itertools.takewhile(str.isdigit, part))
+            if not digits:
+                break
+            parts.append(int(digits))
+        return tuple(parts)
+
+    found = numbers(version)
+    return bool(found) and found >= numbers(since)
+
+
 def output_tail(result: ProcessResult) -> str:
     """The last lines a failing tool printed, for the `reason` of an error."""
     text = (result.stderr.strip() or result.stdout.strip())[-_TAIL:]
@@ -74,6 +91,8 @@ class ToolHook:
     args: tuple[str, ...]
     parse: Parser
     suffixes: tuple[str, ...] = (".py", ".pyi")
+    # (suffix, first version of the tool that takes such files by default)
+    later_suffixes: tuple[tuple[str, str], ...] = ()
     exclude: tuple[str, ...] = ()
     findings_exit: frozenset[int] = frozenset({1})
     fixer: bool = False
@@ -99,10 +118,13 @@ class ToolHook:
             *self.extra_args(ctx, env.python),
             *ctx.config.hook(self.spec.id).args,
         )
-        inputs = self.narrow(
-            select_inputs(ctx, self.spec.id, suffixes=self.suffixes, exclude=self.exclude)
-        )
         version = env.version(self.spec.package) or "?"
+        suffixes = self.suffixes + tuple(
+            suffix for suffix, since in self.later_suffixes if version_at_least(version, since)
+        )
+        inputs = self.narrow(
+            select_inputs(ctx, self.spec.id, suffixes=suffixes, exclude=self.exclude)
+        )
         fingerprint = env_fingerprint(ctx.env) if self.env_bound else ""
         if self.prelude:
             fingerprint += "+" + hashlib.blake2b(self.prelude.encode(), digest_size=6).hexdigest()

@@ -220,6 +220,14 @@ def _print_event(event: Event, *, as_json: bool) -> None:
         f"#{event.seq:<5} {clock} {event.event.value:<32} {event.step_id or '-'}  {detail}",
         flush=True,
     )
+    # The tool's own words explain an error, a timeout or a failure without findings; with
+    # findings they only repeat them (`--json` has every tail).
+    tail = data.get("output_tail")
+    unexplained = data.get("status") in ("error", "timeout") or (
+        data.get("status") == "failed" and not data.get("findings")
+    )
+    if unexplained and isinstance(tail, str) and tail.strip():
+        print("       output:", *("       | " + line for line in tail.splitlines()), sep="\n")
 
 
 def _exit_code_of(last: Event | None) -> int:

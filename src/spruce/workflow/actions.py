@@ -16,7 +16,15 @@ import msgspec
 
 from spruce.bus import WorkflowEventBus
 from spruce.events import WorkflowEvent as E
-from spruce.hooks.base import MAX_DETAILS, Hook, HookContext, HookResult, Prepared, TestCase
+from spruce.hooks.base import (
+    Hook,
+    HookContext,
+    HookResult,
+    Prepared,
+    TestCase,
+    count_outcomes,
+    keep_findings,
+)
 from spruce.hooks.batches import balanced_chunks, merge_results
 from spruce.workflow.cache import CONFIG_FILES, ResultCache, cache_key
 from spruce.workflow.definitions import IN_PROCESS, PhaseName
@@ -80,7 +88,6 @@ def hook_data(
     hook_id: str, phase: str, result: HookResult, *, queued: float = 0.0
 ) -> dict[str, Any]:
     """The `data` of a hook's end event (docs/events.md)."""
-    details = [msgspec.to_builtins(finding) for finding in result.findings[:MAX_DETAILS]]
     return {
         "hook": hook_id,
         "phase": phase,
@@ -88,12 +95,15 @@ def hook_data(
         "duration": round(result.duration, 4),
         "queued": round(queued, 4),
         "exit_code": result.exit_code,
-        "findings": len(result.findings),
+        "findings": result.findings_total,
+        "findings_total": result.findings_total,
+        "findings_truncated": len(result.findings) < result.findings_total,
         "cached": result.cached,
         "reason": result.reason,
-        "details": details,
-        "details_truncated": len(result.findings) > MAX_DETAILS,
+        "details": msgspec.to_builtins(result.findings),
+        "details_truncated": len(result.findings) < result.findings_total,
         "changed_files": list(result.changed_files),
+        "output_tail": result.output_tail,
     }
 
 
@@ -228,7 +238,9 @@ async def _answer(
             # The duration is this run's (the lookup and replay), not the one it took then.
             return msgspec.structs.replace(cached, duration=clock.running())
     timeout = ctx.config.hook_timeout_for(hook.spec.id)
-    result = await _execute(job, ctx, hook, prepared, clock, timeout=timeout)
+    result = keep_findings(
+        await _execute(job, ctx, hook, prepared, clock, timeout=timeout), ctx.config.max_findings
+    )
     if key is not None and job.cache is not None:
         job.cache.put(key, result)
     return result
@@ -474,14 +486,7 @@ class SuiteRun:
 
     def counts(self) -> dict[str, int]:
         """The tests phase's end counts."""
-        outcomes = [case.outcome for case in self.cases]
-        return {
-            "passed": outcomes.count("passed"),
-            "failed": outcomes.count("failed"),
-            "skipped": outcomes.count("skipped"),
-            "errors": outcomes.count("error"),
-            "total": len(outcomes),
-        }
+        return count_outcomes(self.cases)
 
 
 def begin_tests_early(job: JobContext, tasks: anyio.abc.TaskGroup) -> SuiteRun | None:

@@ -30,7 +30,7 @@ async def test_unknown_arguments_are_a_tool_error_naming_them() -> None:
     assert typo.is_error and two.is_error
     assert error_text(typo) == (
         "unknown argument for run_workflow: fixx "
-        "(it takes: project, workflow, fix, no_cache, fail_fast)"
+        "(it takes: project, workflow, fix, no_cache, fail_fast, hooks, skip, files, changed)"
     )
     assert error_text(two).startswith("unknown arguments for get_job: all, verbose (it takes: ")
     assert runner.started == [], "a call with an unknown argument must not start a job"

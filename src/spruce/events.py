@@ -68,6 +68,21 @@ HOOK_END_EVENTS: Final = frozenset(
     {WorkflowEvent.HOOK_COMPLETED, WorkflowEvent.HOOK_FAILED, WorkflowEvent.HOOK_SKIPPED}
 )
 
+PHASE_END_EVENTS: Final = frozenset(
+    {
+        WorkflowEvent.CONFIG_PHASE_COMPLETED,
+        WorkflowEvent.CONFIG_PHASE_FAILED,
+        WorkflowEvent.FAST_HOOKS_COMPLETED,
+        WorkflowEvent.FAST_HOOKS_FAILED,
+        WorkflowEvent.CODE_CLEANING_COMPLETED,
+        WorkflowEvent.CODE_CLEANING_FAILED,
+        WorkflowEvent.COMPREHENSIVE_HOOKS_COMPLETED,
+        WorkflowEvent.COMPREHENSIVE_HOOKS_FAILED,
+        WorkflowEvent.TEST_PHASE_COMPLETED,
+        WorkflowEvent.TEST_PHASE_FAILED,
+    }
+)
+
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):
     """One event of one job, exactly as it travels on the wire and sits in the log."""

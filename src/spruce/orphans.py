@@ -27,6 +27,7 @@ from spruce.bus import WorkflowEventBus
 from spruce.errors import StoreError
 from spruce.events import Event, WorkflowEvent
 from spruce.store.base import REAPED_REASON, EventLog, JobRecord
+from spruce.workflow.process import process_exists
 
 _log: Final = logging.getLogger("spruce.orphans")
 ORPHAN_EXIT_CODE: Final = 1
@@ -107,13 +108,7 @@ def _process_is_gone(pid: object) -> bool:
     """Whether a process of this host has exited."""
     if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, owned by someone else
-    return False
+    return not process_exists(pid)
 
 
 async def end_orphaned_jobs(

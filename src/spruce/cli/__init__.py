@@ -35,6 +35,7 @@ _COMMANDS: Final = {
     "install": "install",
     "uninstall": "install",
     "completion": "completion",
+    "stats": "stats",
 }
 
 

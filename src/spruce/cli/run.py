@@ -120,9 +120,6 @@ def main(args: argparse.Namespace) -> int:
         return asyncio.run(run_job(args))
 
 
-WATCH_URL = "ws://127.0.0.1:8675/ws/progress/{job_id}"
-
-
 async def run_job(
     args: argparse.Namespace, *, started: Callable[[WorkflowEngine], None] | None = None
 ) -> int:
@@ -157,7 +154,8 @@ async def run_job(
             services.bus, job_id=job_id, project=project, workflow=workflow, options=options
         )
         if not args.quiet:
-            _announce(job_id, name, project, options)
+            hint = watch_hint(services.store_url, job_id, args.store)
+            _announce(job_id, name, project, options, hint)
         monitor = services.progress
         with _cancel_when_log_fails(services, engine):
             if started is not None:
@@ -226,13 +224,10 @@ def run_options(args: argparse.Namespace, project: Path) -> RunOptions:
     )
 
 
-def _announce(job_id: str, name: str, project: Path, options: RunOptions) -> None:
+def _announce(job_id: str, name: str, project: Path, options: RunOptions, hint: str) -> None:
     err = sys.stderr
     print(f"spruce: job {job_id} ({name}) on {project}", file=err)
-    print(
-        f"spruce: watch it with `spruce watch {job_id}` or {WATCH_URL.format(job_id=job_id)}",
-        file=err,
-    )
+    print(f"spruce: {hint}", file=err)
     gate = options.gate
     if gate is not None and gate.scope is not None:
         count = len(gate.scope)
@@ -240,6 +235,18 @@ def _announce(job_id: str, name: str, project: Path, options: RunOptions) -> Non
             print(f"spruce: nothing in scope ({gate.scope_label}): a quick pass", file=err)
         else:
             print(f"spruce: {count} file(s) in scope ({gate.scope_label})", file=err)
+
+
+def watch_hint(store_url: str, job_id: str, store_option: str | None) -> str:
+    """Where to watch the job: the dashboard of a `spruce serve` on this store, if one runs
+    here, and the `spruce watch` command."""
+    from spruce.advert import find_dashboard, job_link
+
+    command = f"spruce watch {job_id}" + (f" --store {store_option}" if store_option else "")
+    dashboard = find_dashboard(store_url)
+    if dashboard is None:
+        return f"watch it with `{command}`"
+    return f"watch it at {job_link(dashboard, job_id)} or with `{command}`"
 
 
 @contextlib.contextmanager

@@ -48,6 +48,7 @@ class HookResult(msgspec.Struct, kw_only=True):
     output_tail: str = ""
     findings_total: int  # every finding the tool reported
     findings_truncated: bool  # `findings` holds fewer than `findings_total`
+    queued: float = 0.0  # seconds it waited for a CPU slot; `duration` is its running time
 
 
 class PhaseResult(msgspec.Struct, kw_only=True):
@@ -161,6 +162,7 @@ class _Hook:
         "findings_total",
         "id",
         "output_tail",
+        "queued",
         "reason",
         "started",
         "status",
@@ -177,6 +179,7 @@ class _Hook:
         self.findings: list[dict[str, Any]] = []
         self.output_tail = ""
         self.findings_total = 0
+        self.queued = 0.0
 
 
 class _Phase:
@@ -274,7 +277,7 @@ class ResultBuilder:
             "project": self._project,
             "status": self._status,
             "duration": _duration(self._duration, self._first_ts, now),
-            "phases": [_phase_dict(phase, now) for phase in self._phases.values()],
+            "phases": [_phase_dict(phase, now) for phase in _in_workflow_order(self._phases)],
             "tests": tests,
         }
 
@@ -317,6 +320,7 @@ class ResultBuilder:
         hook.duration = _float_or_none(data.get("duration"))
         hook.exit_code = _int_or_none(data.get("exit_code"))
         hook.cached = bool(data.get("cached", False))
+        hook.queued = _float_or_none(data.get("queued")) or 0.0
         reason = data.get("reason")
         hook.reason = None if reason is None else str(reason)
         details = data.get("details")
@@ -403,10 +407,17 @@ def _phase_dict(phase: _Phase, now: float) -> dict[str, Any]:
                 "output_tail": hook.output_tail,
                 "findings_total": hook.findings_total,
                 "findings_truncated": len(hook.findings) < hook.findings_total,
+                "queued": hook.queued,
             }
             for hook in phase.hooks.values()
         ],
     }
+
+
+def _in_workflow_order(phases: dict[str, _Phase]) -> list[_Phase]:
+    """Phases in the workflow's order, not their events': the tests phase may start first."""
+    rank = {name: index for index, name in enumerate(_PHASE_STARTS.values())}
+    return sorted(phases.values(), key=lambda phase: rank.get(phase.name, len(rank)))
 
 
 def _duration(reported: float | None, started: float | None, now: float) -> float:

@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any, Final
 
+from spruce.report.reason import readable_reason
+
 # Findings listed per hook, and in all, in the text summary; the rest are counted.
 FINDINGS_PER_HOOK: Final = 20
 FINDINGS_IN_ALL: Final = 200
@@ -158,7 +160,7 @@ def _note(hook: dict[str, Any]) -> str:
     if hook["cached"]:
         notes.append("cached")
     if hook["reason"]:
-        notes.append(_first_line(hook["reason"]))
+        notes.append(readable_reason(hook["reason"]))
     return ", ".join(notes)
 
 

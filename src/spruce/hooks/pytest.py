@@ -9,13 +9,13 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 import anyio
 import msgspec
 
 from spruce import __version__
-from spruce.hooks import pytest_plugin
 from spruce.hooks.base import (
     Finding,
     HookContext,
@@ -30,6 +30,10 @@ from spruce.workflow.definitions import HOOKS_BY_ID, HookSpec
 from spruce.workflow.process import ProcessResult, open_pipe, poll_pipe, run_process
 
 _PLUGIN: Final = "spruce_pytest_plugin"
+# The plugin runs inside the project's pytest and imports pytest, which spruce itself may lack:
+# copy its source by path and share only the variable's name, never import it here.
+_PLUGIN_SOURCE: Final = Path(__file__).with_name("pytest_plugin.py")
+_PLUGIN_FD_ENV: Final = "SPRUCE_PYTEST_FD"  # pytest_plugin.ENV_FD
 _LINE_LIMIT: Final = 1 << 20
 _POLL: Final = 0.02  # seconds between two looks at the plugin's reports: their most delay
 _OUTPUT_POLL: Final = 0.1  # pytest's own output is only read for an error's reason
@@ -65,11 +69,11 @@ class PytestHook:
 
     async def execute(self, ctx: HookContext, prepared: Prepared, *, timeout: float) -> HookResult:
         started = time.monotonic()
-        shutil.copyfile(pytest_plugin.__file__, ctx.scratch / f"{_PLUGIN}.py")
+        shutil.copyfile(_PLUGIN_SOURCE, ctx.scratch / f"{_PLUGIN}.py")
         env = tool_env()
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ctx.scratch), env.get("PYTHONPATH")]))
         read_fd, write_fd = open_pipe()
-        env[pytest_plugin.ENV_FD] = str(write_fd)
+        env[_PLUGIN_FD_ENV] = str(write_fd)
         cases: list[TestCase] = []
         write_open = [True]
 

@@ -15,11 +15,19 @@ function trend(ratio) {
   return el("span", { class: "trend", title: "steady" }, `≈ ${ratio.toFixed(2)}×`);
 }
 
+// Headers of number columns line up with their right-aligned numbers.
+const NUMERIC = new Set(["runs", "p50", "p95", "max", "queued p50", "cache hits", "failures"]);
+
+function headClass(h) {
+  if (h === "phase") return "phase-col";
+  return NUMERIC.has(h) ? "num" : null;
+}
+
 function table(caption, head, rows) {
   // A focusable region: on a phone the wide tables scroll sideways, by keyboard too.
   return el("div", { class: "table-wrap", tabIndex: 0, role: "region", "aria-label": caption }, el("table", { class: "stats" },
     el("caption", {}, caption),
-    el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col", class: h === "phase" ? "phase-col" : null }, h)))),
+    el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col", class: headClass(h) }, h)))),
     el("tbody", {}, ...(rows.length ? rows
       : [el("tr", {}, el("td", { class: "muted", colSpan: head.length }, "none"))]))));
 }

@@ -56,6 +56,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     cache_env: tuple[str, ...] = ()
     # Test selection also under CI=true (off there by default: CI wants the whole suite).
     select_tests: bool = False
+    # Run the hooks of the project's .pre-commit-config.yaml instead of the built-in checks.
+    pre_commit: bool = False
+    # Findings kept per hook in its events and reports; the others are counted, never hidden.
+    max_findings: Annotated[int, msgspec.Meta(gt=0)] = 10_000
     hooks: dict[str, HookConfig] = msgspec.field(default_factory=dict)
     custom: tuple[CustomHook, ...] = ()
 

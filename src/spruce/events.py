@@ -68,6 +68,21 @@ HOOK_END_EVENTS: Final = frozenset(
     {WorkflowEvent.HOOK_COMPLETED, WorkflowEvent.HOOK_FAILED, WorkflowEvent.HOOK_SKIPPED}
 )
 
+PHASE_END_EVENTS: Final = frozenset(
+    {
+        WorkflowEvent.CONFIG_PHASE_COMPLETED,
+        WorkflowEvent.CONFIG_PHASE_FAILED,
+        WorkflowEvent.FAST_HOOKS_COMPLETED,
+        WorkflowEvent.FAST_HOOKS_FAILED,
+        WorkflowEvent.CODE_CLEANING_COMPLETED,
+        WorkflowEvent.CODE_CLEANING_FAILED,
+        WorkflowEvent.COMPREHENSIVE_HOOKS_COMPLETED,
+        WorkflowEvent.COMPREHENSIVE_HOOKS_FAILED,
+        WorkflowEvent.TEST_PHASE_COMPLETED,
+        WorkflowEvent.TEST_PHASE_FAILED,
+    }
+)
+
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):
     """One event of one job, exactly as it travels on the wire and sits in the log."""
@@ -112,6 +127,8 @@ def decode_event(raw: bytes | str) -> Event:
         return _decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise EventDecodeError(f"not a valid spruce event: {exc}") from None
+    except RecursionError:  # msgspec's answer to JSON nested deeper than the stack allows
+        raise EventDecodeError("not a valid spruce event: JSON nested too deeply") from None
 
 
 def is_valid_job_id(job_id: str) -> bool:

@@ -119,3 +119,18 @@ def test_events_into_a_pipe_closed_early_end_quietly(sqlite_url: str) -> None:
     assert json.loads(first)["seq"] == 1
     assert "Traceback" not in errors
     assert code == 141
+
+
+def test_jobs_columns_stay_aligned_with_long_ids(sqlite_url: str) -> None:
+    long_id = "nightly-build-" + "x" * 40
+    write_job(sqlite_url, "j", 4)
+    write_job(sqlite_url, long_id, 4)
+    result = spruce("jobs", "--store", sqlite_url)
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert [row.split()[0] for row in rows] == [long_id, "j"]
+    status_column = header.index("STATUS")
+    assert status_column > len(long_id)
+    for row in rows:
+        assert row[status_column:].startswith("passed"), (header, row)
+        assert row.index("standard_quality") == header.index("WORKFLOW")

@@ -36,7 +36,7 @@ def test_a_clean_project_exits_0_with_the_summary_on_stdout(tmp_path: Path) -> N
     done = spruce_run(copy_sample("clean", tmp_path), "--job-id", "clean-1", cache=tmp_path / "c")
     assert done.returncode == 0, done.stderr
     assert "spruce watch clean-1" in done.stderr
-    assert "ws://127.0.0.1:8675/ws/progress/clean-1" in done.stderr
+    assert "8675" not in done.stderr  # no server reads a memory:// store
     assert "spruce watch" not in done.stdout
     last = done.stdout.strip().splitlines()[-1]
     assert " passed" in last and last.split(" in ")[-1].endswith("s")

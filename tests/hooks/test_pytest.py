@@ -45,3 +45,11 @@ async def test_every_fast_test_is_reported_once_in_order_and_before_the_suite_en
     # The quick tests were published live, not held back until the slow one ended.
     assert cases[-1].timestamp - cases[-2].timestamp > 1.0
     assert outcome.exit_code == 1
+
+
+def test_the_hook_names_the_plugin_s_pipe_variable_without_importing_the_plugin() -> None:
+    from spruce.hooks import pytest as hook
+    from spruce.hooks import pytest_plugin
+
+    assert hook._PLUGIN_FD_ENV == pytest_plugin.ENV_FD
+    assert hook._PLUGIN_SOURCE.read_text() == Path(pytest_plugin.__file__).read_text()

@@ -1,4 +1,4 @@
-"""The test suite starts beside the read-only checks, yet its events keep the phase order.
+"""The test suite starts beside the read-only checks and publishes its events as they happen.
 
 A custom comprehensive hook here waits for a file that a test of the project writes: it can
 only pass if the suite really ran while the comprehensive phase was still going.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import anyio
@@ -16,6 +17,7 @@ import pytest
 from spruce.events import Event
 from spruce.hooks.base import HookContext, Prepared
 from spruce.hooks.pytest import PytestHook
+from spruce.report.result import build_result
 from spruce.workflow import actions
 from tests.workflow.runner import (
     alive,
@@ -24,6 +26,7 @@ from tests.workflow.runner import (
     hook_ends,
     run_workflow,
     sleepy_sample,
+    wait_for_pids,
 )
 from tests.workflow.test_engine import assert_well_formed, names
 
@@ -71,49 +74,50 @@ def _project_with_waiting_check(
     return project
 
 
-def _phase_order_holds(events: list[Event]) -> None:
+def _published_live(events: list[Event]) -> None:
+    """Tests reported while the comprehensive phase still ran; each phase and hook ends once."""
     order = names(events)
-    assert order.index("comprehensive_hooks_completed") < order.index("test_phase_started")
-    first_test_event = min(
-        index
-        for index, event in enumerate(events)
-        if event.step_id is not None and event.step_id.startswith("tests")
-    )
-    assert first_test_event == order.index("test_phase_started")
+    comprehensive_end = order.index("comprehensive_hooks_completed")
+    cases = [i for i, e in enumerate(events) if e.event.value == "test_case_completed"]
+    assert cases and cases[0] < comprehensive_end
+    assert order.index("test_phase_started") < cases[0]
     assert order.index("test_phase_completed") < order.index("quality_phase_completed")
+    phase_ends = Counter(
+        e.step_id for e in events if e.event.value.endswith(("_completed", "_failed"))
+    )
+    assert phase_ends["tests"] == 1 and phase_ends["comprehensive_hooks"] == 2  # + strategy
+    hook_ends_per_step = Counter(
+        e.step_id for e in events if e.event.value in ("hook_completed", "hook_failed")
+    )
+    assert set(hook_ends_per_step.values()) == {1}
 
 
-async def test_the_suite_runs_beside_the_checks_but_publishes_in_its_phase(
+async def test_the_suite_runs_beside_the_checks_and_publishes_live(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project = _project_with_waiting_check(tmp_path, monkeypatch, wait=60)
     outcome, events = await run_workflow(project)
     assert (outcome.status, outcome.exit_code) == ("passed", 0)
     assert_well_formed(events)
-    _phase_order_holds(events)
+    _published_live(events)
     ends = hook_ends(events)
     assert ends["comprehensive_hooks/waits-for-tests"].data["status"] == "passed"
     assert ends["tests/pytest"].data["status"] == "passed"
     started = next(e for e in events if e.event.value == "test_phase_started")
-    assert started.data["began_early"] > 0
+    assert started.data["early"] is True
     cases = [e for e in events if e.event.value == "test_case_completed"]
     assert [e.data["done"] for e in cases] == [1, 2, 3]
     completed = next(e for e in events if e.event.value == "test_phase_completed")
     assert (completed.data["passed"], completed.data["total"]) == (3, 3)
-
-
-async def test_a_suite_that_reports_past_the_held_limit_waits_for_its_turn(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(actions, "HELD_EVENTS_LIMIT", 2)  # hook_started and one test
-    project = _project_with_waiting_check(tmp_path, monkeypatch, wait=60)
-    outcome, events = await run_workflow(project)
-    assert (outcome.status, outcome.exit_code) == ("passed", 0)
-    assert_well_formed(events)
-    _phase_order_holds(events)
-    cases = [e for e in events if e.event.value == "test_case_completed"]
-    assert [e.data["done"] for e in cases] == [1, 2, 3]
-    assert hook_ends(events)["comprehensive_hooks/waits-for-tests"].data["status"] == "passed"
+    # The tests phase may start first; the result document keeps the workflow's order.
+    result = build_result(events)
+    assert [phase["name"] for phase in result["phases"]] == [
+        "config",
+        "fast_hooks",
+        "code_cleaning",
+        "comprehensive_hooks",
+        "tests",
+    ]
 
 
 @pytest.mark.parametrize("why", ["start_tests_early = false", "one CPU slot"])
@@ -122,7 +126,6 @@ async def test_the_suite_waits_for_its_turn(
 ) -> None:
     if why == "one CPU slot":
         monkeypatch.setattr(actions, "usable_cpus", lambda: 1)
-        monkeypatch.setattr(actions, "HELD_EVENTS_LIMIT", 2)
     settings = why if "=" in why else ""
     project = _project_with_waiting_check(tmp_path, monkeypatch, wait=1.5, extra=settings)
     with anyio.fail_after(60):
@@ -132,8 +135,10 @@ async def test_the_suite_waits_for_its_turn(
     ends = hook_ends(events)
     assert ends["comprehensive_hooks/waits-for-tests"].data["status"] == "failed"
     assert ends["tests/pytest"].data["status"] == "passed"
+    order = names(events)
+    assert order.index("comprehensive_hooks_failed") < order.index("test_phase_started")
     started = next(e for e in events if e.event.value == "test_phase_started")
-    assert "began_early" not in started.data
+    assert "early" not in started.data
 
 
 async def test_fail_fast_keeps_the_suite_for_its_turn(
@@ -149,7 +154,15 @@ async def test_fail_fast_keeps_the_suite_for_its_turn(
     assert skipped.data["status"] == "skipped" and "fail-fast" in skipped.data["reason"]
 
 
-async def test_cancelling_while_the_suite_runs_early_kills_it_unpublished(
+def _ends_of(events: list[Event], step: str) -> list[str]:
+    return [
+        e.event.value
+        for e in events
+        if e.step_id == step and e.event.value.endswith(("_completed", "_failed", "_skipped"))
+    ]
+
+
+async def test_cancelling_while_the_suite_runs_early_ends_its_phase_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project, pids_file = sleepy_sample(tmp_path, monkeypatch)
@@ -167,8 +180,11 @@ async def test_cancelling_while_the_suite_runs_early_kills_it_unpublished(
     assert os.getpid() not in pids
     assert_well_formed(events)
     assert events[-1].event.value == "workflow_cancelled"
-    # The suite never reached its turn: none of its events was published.
-    assert not [e for e in events if (e.step_id or "").startswith("tests")]
+    # The suite had started: its phase and its hook each end exactly once, as cancelled.
+    assert _ends_of(events, "tests") == ["test_phase_failed"]
+    tests_end = next(e for e in events if e.event.value == "test_phase_failed")
+    assert tests_end.data["status"] == "cancelled"
+    assert _ends_of(events, "tests/pytest") == ["hook_skipped"]
     assert hook_ends(events)["comprehensive_hooks/slow-check"].data["reason"] == "stop"
 
 
@@ -185,17 +201,20 @@ def _with_slow_check(project: Path, settings: str = "") -> Path:
     return project
 
 
-async def test_a_job_timeout_ends_the_job_while_the_early_suite_waits_at_the_limit(
+async def test_a_job_timeout_while_the_suite_ran_early_ends_each_phase_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(actions, "HELD_EVENTS_LIMIT", 1)  # hook_started fills it
-    project = _with_slow_check(copy_sample("clean", tmp_path), "timeout = 4")
+    project, pids_file = sleepy_sample(tmp_path, monkeypatch)
+    _with_slow_check(project, "timeout = 4")
     with anyio.fail_after(60):
         outcome, events = await run_workflow(project)
+    assert not [pid for pid in (await wait_for_pids(pids_file)) if alive(pid)]
     assert outcome.exit_code == 1 and "timed out" in (outcome.reason or "")
     assert_well_formed(events)
     assert events[-1].event.value == "workflow_failed"
-    assert not [e for e in events if (e.step_id or "").startswith("tests")]
+    assert _ends_of(events, "tests") == ["test_phase_failed"]
+    assert _ends_of(events, "comprehensive_hooks")[-1] == "comprehensive_hooks_failed"
+    assert hook_ends(events)["tests/pytest"].data["status"] == "timeout"
 
 
 async def test_a_test_hook_that_breaks_ends_itself_not_its_neighbours(

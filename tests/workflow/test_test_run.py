@@ -1,5 +1,5 @@
-"""`SuiteRun` on its own: an early run's held events survive a cancel that lands while they are
-being published, and each is published exactly once, in order."""
+"""`SuiteRun` on its own: an early run publishes each event as it happens, in order, and ends its
+hook and its phase exactly once even when cancelled mid-way."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ pytestmark = pytest.mark.anyio
 
 @dataclass(frozen=True)
 class ThreeTests:
-    """A test hook that reports three passing tests, without any process."""
+    """A test hook that reports three passing tests, without any process; after the first it
+    waits until `release` is set."""
 
+    release: anyio.Event
     spec: HookSpec = HOOKS_BY_ID["pytest"]
 
     def prepare(self, ctx: HookContext) -> Prepared | str:
@@ -40,67 +42,83 @@ class ThreeTests:
                 message=None,
             )
             await ctx.on_test_case(case, 3)
+            await self.release.wait()
         return HookResult(status="passed", exit_code=0)
 
 
 @dataclass(kw_only=True)
-class StallingJob(JobContext):
-    """A job whose publish records each event, and stalls (until cancelled) on one call."""
+class RecordingJob(JobContext):
+    """A job whose publish records each event."""
 
-    stall_on: int = 0  # the 1-based publish call that stalls once; 0: none
-    published: list[tuple[E, str | None]] = field(default_factory=list)
-    calls: int = 0
+    published: list[tuple[E, str | None, dict[str, Any]]] = field(default_factory=list)
 
     async def publish(self, event: E, step_id: str | None, data: dict[str, Any]) -> None:
-        self.calls += 1
-        if self.calls == self.stall_on:
-            await anyio.sleep_forever()
-        self.published.append((event, step_id))
+        self.published.append((event, step_id, data))
+
+    def steps(self) -> list[tuple[E, str | None]]:
+        return [(event, step) for event, step, _ in self.published]
 
 
-def _job(tmp_path: Path, *, stall_on: int) -> StallingJob:
-    hooks = bare_context(tmp_path, ["test_x.py"])
-    return StallingJob(
+def _job(tmp_path: Path, release: anyio.Event) -> RecordingJob:
+    return RecordingJob(
         bus=None,  # type: ignore[arg-type]  # this job publishes itself
         job_id="j1",
-        hooks=hooks,
-        plan={"tests": [ThreeTests()]},
+        hooks=bare_context(tmp_path, ["test_x.py"]),
+        plan={"tests": [ThreeTests(release)]},
         cache=None,
-        stall_on=stall_on,
     )
 
 
-EXPECTED = [
+FIRST_CASE = [
     (E.TEST_PHASE_STARTED, "tests"),
     (E.HOOK_STARTED, "tests/pytest"),
     (E.TEST_CASE_COMPLETED, "tests/test_x.py::test_0"),
-    (E.TEST_CASE_COMPLETED, "tests/test_x.py::test_1"),
-    (E.TEST_CASE_COMPLETED, "tests/test_x.py::test_2"),
-    (E.HOOK_COMPLETED, "tests/pytest"),
 ]
 
 
-async def _early_run_then_phase(job: StallingJob, *, cancel_after: float | None) -> None:
-    """Run the suite early to its end, then its phase (cancelled after `cancel_after` s)."""
-    async with anyio.create_task_group() as tasks:
-        early = SuiteRun(job)
-        tasks.start_soon(early.run)
-        await early.finished.wait()
-        with anyio.CancelScope() as scope:
-            if cancel_after is not None:
-                scope.deadline = anyio.current_time() + cancel_after
-            await run_test_workflow(job, early)
-
-
-async def test_held_events_are_published_in_order_at_the_phase_turn(tmp_path: Path) -> None:
-    job = _job(tmp_path, stall_on=0)
+async def _published_before_release(job: RecordingJob, early: SuiteRun) -> None:
     with anyio.fail_after(10):
-        await _early_run_then_phase(job, cancel_after=None)
-    assert job.published == [*EXPECTED, (E.TEST_PHASE_COMPLETED, "tests")]
+        while len(job.published) < len(FIRST_CASE):
+            await anyio.sleep(0.01)
+    assert job.steps() == FIRST_CASE
+    assert not early.finished.is_set()
 
 
-async def test_a_cancel_while_publishing_held_events_loses_none(tmp_path: Path) -> None:
-    job = _job(tmp_path, stall_on=3)  # stalls on the first test case, in the middle of go_live
+async def test_an_early_suite_publishes_each_test_as_it_ends(tmp_path: Path) -> None:
+    release = anyio.Event()
+    job = _job(tmp_path, release)
     with anyio.fail_after(10):
-        await _early_run_then_phase(job, cancel_after=0.2)
-    assert job.published == [*EXPECTED, (E.TEST_PHASE_FAILED, "tests")]
+        async with anyio.create_task_group() as tasks:
+            early = SuiteRun(job)
+            tasks.start_soon(early.run_early)
+            await _published_before_release(job, early)
+            release.set()
+            assert await run_test_workflow(job, early) == "passed"
+    assert job.steps() == [
+        *FIRST_CASE,
+        (E.TEST_CASE_COMPLETED, "tests/test_x.py::test_1"),
+        (E.TEST_CASE_COMPLETED, "tests/test_x.py::test_2"),
+        (E.HOOK_COMPLETED, "tests/pytest"),
+        (E.TEST_PHASE_COMPLETED, "tests"),
+    ]
+    assert job.published[0][2]["early"] is True
+    assert job.published[-1][2]["passed"] == 3
+
+
+async def test_a_cancel_mid_suite_ends_its_hook_and_phase_once(tmp_path: Path) -> None:
+    job = _job(tmp_path, anyio.Event())  # never released: the suite hangs after one test
+    job.cancel_reason = "stop"
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tasks:
+            early = SuiteRun(job)
+            tasks.start_soon(early.run_early)
+            await _published_before_release(job, early)
+            tasks.cancel_scope.cancel()
+    assert job.steps() == [
+        *FIRST_CASE,
+        (E.HOOK_SKIPPED, "tests/pytest"),
+        (E.TEST_PHASE_FAILED, "tests"),
+    ]
+    assert job.published[-1][2]["status"] == "cancelled"
+    assert job.published[-1][2]["passed"] == 1
+    assert early.finished.is_set()

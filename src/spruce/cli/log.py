@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from spruce.events import Event
     from spruce.store import EventLog, JobRecord
@@ -74,23 +74,31 @@ def _jobs(args: argparse.Namespace) -> int:
         if args.json:
             print(msgspec.json.encode(records).decode())
             return 0
-        print(f"{'JOB':<14} {'STATUS':<9} {'WORKFLOW':<20} {'STARTED':<19} {'TIME':>8}  PROJECT")
-        for job in records:
-            print(_job_line(job))
+        for line in job_table(records):
+            print(line)
         return 0
 
     return asyncio.run(_with_log(args.store, go))
 
 
-def _job_line(job: JobRecord) -> str:
+def job_table(records: Sequence[JobRecord]) -> list[str]:
+    """The jobs as lines of aligned columns, each as wide as its longest cell (ids may be
+    up to 64 characters)."""
     import time
 
-    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.started_at))
-    took = f"{job.ended_at - job.started_at:.2f}s" if job.ended_at else "…"
-    return (
-        f"{job.job_id:<14} {job.status:<9} {job.workflow or '-':<20} {started:<19} {took:>8}"
-        f"  {job.project or '-'}"
-    )
+    rows = [("JOB", "STATUS", "WORKFLOW", "STARTED", "TIME", "PROJECT")]
+    for job in records:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.started_at))
+        took = f"{job.ended_at - job.started_at:.2f}s" if job.ended_at else "…"
+        rows.append(
+            (job.job_id, job.status, job.workflow or "-", started, took, job.project or "-")
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(5)]
+    return [
+        " ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=False))
+        + f" {row[4]:>{widths[4]}}  {row[5]}"
+        for row in rows
+    ]
 
 
 def _events(args: argparse.Namespace) -> int:
@@ -144,15 +152,20 @@ async def _end_if_orphaned(store: str | None, job_id: str, *, every: float = 2.0
     import asyncio
 
     from spruce.container import open_services
-    from spruce.orphans import end_orphan, runner_is_gone
+    from spruce.errors import StoreError
+    from spruce.orphans import end_orphan
 
     async with open_services(store_url=store) as services:
         while True:
             await asyncio.sleep(every)
-            job = await services.log.get_job(job_id)
-            if job is None or job.status != "running":
-                return
-            if await runner_is_gone(services.log, job):
+            try:
+                job = await services.log.get_job(job_id)
+                if job is None or job.status != "running":
+                    return
+                gone = await services.judge.is_gone(job)
+            except StoreError:
+                continue  # the judge forgot what it saw; it looks again once the log answers
+            if gone:
                 await end_orphan(services.bus, job)
                 return
 
@@ -207,6 +220,14 @@ def _print_event(event: Event, *, as_json: bool) -> None:
         f"#{event.seq:<5} {clock} {event.event.value:<32} {event.step_id or '-'}  {detail}",
         flush=True,
     )
+    # The tool's own words explain an error, a timeout or a failure without findings; with
+    # findings they only repeat them (`--json` has every tail).
+    tail = data.get("output_tail")
+    unexplained = data.get("status") in ("error", "timeout") or (
+        data.get("status") == "failed" and not data.get("findings")
+    )
+    if unexplained and isinstance(tail, str) and tail.strip():
+        print("       output:", *("       | " + line for line in tail.splitlines()), sep="\n")
 
 
 def _exit_code_of(last: Event | None) -> int:

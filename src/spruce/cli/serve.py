@@ -63,6 +63,7 @@ async def _serve(args: argparse.Namespace, token: str | None, roots: list[Path])
     import signal
     import sys
 
+    from spruce.advert import advertise, dashboard_url
     from spruce.container import open_services
     from spruce.jobs import JobRunner
     from spruce.mcp.http import mcp_routes
@@ -92,7 +93,8 @@ async def _serve(args: argparse.Namespace, token: str | None, roots: list[Path])
             host = f"[{args.host}]" if ":" in args.host else args.host
             print(f"spruce: serving http://{host}:{port}/ (store {services.store_url})", flush=True)
             try:
-                await server.serve(sockets=[sock])
+                with advertise(services.store_url, dashboard_url(args.host, port)):
+                    await server.serve(sockets=[sock])
             finally:
                 await runner.aclose()
     finally:

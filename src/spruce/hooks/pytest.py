@@ -9,14 +9,21 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 import anyio
 import msgspec
 
 from spruce import __version__
-from spruce.hooks import pytest_plugin
-from spruce.hooks.base import Finding, HookContext, HookResult, Prepared, TestCase
+from spruce.hooks.base import (
+    Finding,
+    HookContext,
+    HookResult,
+    Prepared,
+    TestCase,
+    bounded_longrepr,
+)
 from spruce.hooks.tool import env_fingerprint, output_tail, tool_env
 from spruce.workflow.catalog import install_hint, tool_python
 from spruce.workflow.definitions import HOOKS_BY_ID, HookSpec
@@ -24,6 +31,10 @@ from spruce.workflow.process import ProcessResult, open_pipe, poll_pipe, run_pro
 from spruce.workflow.selection import open_selector
 
 _PLUGIN: Final = "spruce_pytest_plugin"
+# The plugin runs inside the project's pytest and imports pytest, which spruce itself may lack:
+# copy its source by path and share only the variable's name, never import it here.
+_PLUGIN_SOURCE: Final = Path(__file__).with_name("pytest_plugin.py")
+_PLUGIN_FD_ENV: Final = "SPRUCE_PYTEST_FD"  # pytest_plugin.ENV_FD
 _LINE_LIMIT: Final = 1 << 20
 _POLL: Final = 0.02  # seconds between two looks at the plugin's reports: their most delay
 _OUTPUT_POLL: Final = 0.1  # pytest's own output is only read for an error's reason
@@ -59,7 +70,7 @@ class PytestHook:
 
     async def execute(self, ctx: HookContext, prepared: Prepared, *, timeout: float) -> HookResult:
         started = time.monotonic()
-        shutil.copyfile(pytest_plugin.__file__, ctx.scratch / f"{_PLUGIN}.py")
+        shutil.copyfile(_PLUGIN_SOURCE, ctx.scratch / f"{_PLUGIN}.py")
         env = tool_env()
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ctx.scratch), env.get("PYTHONPATH")]))
         argv = list(prepared.identity[4:])
@@ -69,7 +80,7 @@ class PytestHook:
             argv += extra_args
             env.update(extra_env)
         read_fd, write_fd = open_pipe()
-        env[pytest_plugin.ENV_FD] = str(write_fd)
+        env[_PLUGIN_FD_ENV] = str(write_fd)
         cases: list[TestCase] = []
         write_open = [True]
 
@@ -117,19 +128,24 @@ class PytestHook:
     async def _case(
         self, ctx: HookContext, line: bytes, cases: list[TestCase], total: list[int | None]
     ) -> None:
-        with contextlib.suppress(ValueError, TypeError, KeyError):
+        with contextlib.suppress(ValueError, TypeError, KeyError, msgspec.ValidationError):
             message = json.loads(line)
             if message.get("kind") == "collected":
                 total[0] = int(message["total"])
                 return
-            text = message["message"]
-            case = TestCase(
-                nodeid=_utf8(message["nodeid"]),
-                outcome=message["outcome"],
-                duration=float(message["duration"]),
-                path=_utf8(message["path"]),
-                line=message["line"],
-                message=None if text is None else _utf8(text),
+            text, longrepr = message["message"], message.get("longrepr")
+            case = msgspec.convert(
+                {
+                    "nodeid": _utf8(message["nodeid"]),
+                    "outcome": message["outcome"],
+                    "duration": float(message["duration"]),
+                    "path": _utf8(message["path"]),
+                    "line": message["line"],
+                    "message": None if text is None else _utf8(text),
+                    "longrepr": None if longrepr is None else bounded_longrepr(_utf8(longrepr)),
+                    "when": str(message.get("when") or "call"),
+                },
+                TestCase,
             )
             cases.append(case)
             if ctx.on_test_case is not None:
@@ -146,19 +162,7 @@ def _result(
     result: ProcessResult, cases: list[TestCase], timeout: float, duration: float
 ) -> HookResult:
     """Map pytest's exit code: 5 is "no tests", 2 with reported errors is a collection failure."""
-    findings = tuple(
-        Finding(
-            path=case.path,
-            line=case.line or 1,
-            column=1,
-            code="test-failed" if case.outcome == "failed" else "test-error",
-            message=case.message or case.nodeid,
-            severity="error",
-            tool="pytest",
-        )
-        for case in cases
-        if case.outcome in ("failed", "error")
-    )
+    findings = tuple(case_finding(case) for case in cases if case.outcome in ("failed", "error"))
     base = HookResult(
         status="passed",
         exit_code=result.exit_code,
@@ -177,4 +181,29 @@ def _result(
         return msgspec.structs.replace(base, status="skipped", reason="no tests collected")
     if code in (1, 2) and findings:
         return msgspec.structs.replace(base, status="failed")
-    return msgspec.structs.replace(base, status="error", reason=output_tail(result))
+    return msgspec.structs.replace(base, status="error", reason=error_reason(output_tail(result)))
+
+
+def case_finding(case: TestCase) -> Finding:
+    """A failed or erroring test as a finding at its failing line, its message led by the
+    nodeid so that two cases of one parametrized test can be told apart."""
+    return Finding(
+        path=case.path,
+        line=case.line or 1,
+        column=1,
+        code="test-failed" if case.outcome == "failed" else "test-error",
+        message=f"{case.nodeid}: {case.message}" if case.message else case.nodeid,
+        severity="error",
+        tool="pytest",
+    )
+
+
+def error_reason(output: str) -> str:
+    """pytest's output when it could not start (a conftest that fails to import), led by its
+    cause (the last `E   ` line) so that the first line of the reason says it."""
+    causes = [line[1:].strip() for line in output.splitlines() if line.startswith("E ")]
+    if not causes:
+        return output
+    lines = output.strip().splitlines()
+    head = lines[0].rstrip(" .") if lines else "pytest failed"
+    return f"{head}: {causes[-1]}\n{output}"

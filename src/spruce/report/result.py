@@ -14,13 +14,13 @@ import msgspec
 from spruce.events import Event, WorkflowEvent
 
 SCHEMA_ID: Final = "spruce.result/1"
-MAX_TEST_CASES: Final = 10_000  # cases kept for JUnit; counts stay exact past this
+MAX_TEST_CASES: Final = 10_000  # cases kept (each list); counts stay exact past this
 
 JobStatus = Literal["running", "passed", "failed", "error", "cancelled"]
 PhaseStatus = Literal["running", "passed", "failed", "skipped", "error", "timeout", "cancelled"]
 HookStatus = Literal["running", "passed", "failed", "fixed", "skipped", "error", "timeout"]
 Severity = Literal["error", "warning", "info"]
-Outcome = Literal["passed", "failed", "skipped", "error"]
+Outcome = Literal["passed", "failed", "skipped", "error", "xfailed", "xpassed"]
 
 
 class Finding(msgspec.Struct, kw_only=True):
@@ -45,6 +45,10 @@ class HookResult(msgspec.Struct, kw_only=True):
     cached: bool
     reason: str | None
     findings: list[Finding]
+    output_tail: str = ""
+    findings_total: int  # every finding the tool reported
+    findings_truncated: bool  # `findings` holds fewer than `findings_total`
+    queued: float = 0.0  # seconds it waited for a CPU slot; `duration` is its running time
     files_checked: int | msgspec.UnsetType = msgspec.UNSET  # file-local hooks only
     files_cached: int | msgspec.UnsetType = msgspec.UNSET
 
@@ -59,7 +63,8 @@ class PhaseResult(msgspec.Struct, kw_only=True):
 
 
 class TestCaseResult(msgspec.Struct, kw_only=True):
-    """One test, present only when the document was built with `test_cases=True`."""
+    """One test: in `cases` when it failed or errored, in `all_cases` (built with
+    `test_cases=True`) whatever its outcome. `line` is where the failure was raised."""
 
     __test__ = False  # not a pytest test class
 
@@ -69,6 +74,8 @@ class TestCaseResult(msgspec.Struct, kw_only=True):
     path: str
     line: int | None
     message: str | None
+    longrepr: str | None
+    when: str
 
 
 class TestCounts(msgspec.Struct, kw_only=True):
@@ -81,7 +88,11 @@ class TestCounts(msgspec.Struct, kw_only=True):
     skipped: int
     errors: int
     total: int
-    cases: list[TestCaseResult] | msgspec.UnsetType = msgspec.UNSET
+    xfailed: int
+    xpassed: int
+    collection_errors: int  # modules that could not be collected (in `errors`, not `total`)
+    cases: list[TestCaseResult]
+    all_cases: list[TestCaseResult] | msgspec.UnsetType = msgspec.UNSET
     # Test selection (absent with --no-cache): run this time, carried from earlier runs.
     selected: int | msgspec.UnsetType = msgspec.UNSET
     carried: int | msgspec.UnsetType = msgspec.UNSET
@@ -145,13 +156,25 @@ _HOOK_STATUSES: Final = frozenset(get_args(HookStatus))
 _JOB_STATUSES: Final = frozenset(get_args(JobStatus))
 _SEVERITIES: Final = frozenset(get_args(Severity))
 _OUTCOMES: Final = frozenset(get_args(Outcome))
+_BASIC_COUNTS: Final = ("passed", "failed", "skipped", "errors")
+_COUNTS: Final = (*_BASIC_COUNTS, "xfailed", "xpassed", "collection_errors")
 
 
 class _Hook:
     __slots__ = (
-        "cached", "duration", "exit_code", "file_counts", "findings", "id", "reason", "started",
+        "cached",
+        "duration",
+        "exit_code",
+        "file_counts",
+        "findings",
+        "findings_total",
+        "id",
+        "output_tail",
+        "queued",
+        "reason",
+        "started",
         "status",
-    )  # fmt: skip
+    )
 
     def __init__(self, hook_id: str, started: float) -> None:
         self.id = hook_id
@@ -163,6 +186,9 @@ class _Hook:
         self.reason: str | None = None
         self.findings: list[dict[str, Any]] = []
         self.file_counts: dict[str, int] = {}  # files_checked/files_cached of file-local hooks
+        self.output_tail = ""
+        self.findings_total = 0
+        self.queued = 0.0
 
 
 class _Phase:
@@ -193,11 +219,13 @@ class ResultBuilder:
         self._first_ts: float | None = None
         self._last_ts = 0.0
         self._phases: dict[str, _Phase] = {}
-        self._tests: dict[str, int] = dict.fromkeys(("passed", "failed", "skipped", "errors"), 0)
+        self._tests: dict[str, int] = dict.fromkeys(_COUNTS, 0)
         self._tests_total: int | None = None
         self._tests_final = False
         self._cases: list[dict[str, Any]] = []
         self._selection: dict[str, Any] = {}  # selected/carried/carried_from/selection
+        self._failures: list[dict[str, Any]] = []
+        self._modules = 0  # reports of whole modules (collection errors, skips): not tests
 
     @property
     def ended(self) -> bool:
@@ -237,7 +265,8 @@ class ResultBuilder:
             self._end_job(_JOB_ENDS[kind], event)
 
     def result(self, *, test_cases: bool = False, now: float | None = None) -> dict[str, Any]:
-        """The document as it stands; with `test_cases`, `tests.cases` lists each test.
+        """The document as it stands; `tests.cases` lists the failed and erroring tests, and
+        with `test_cases`, `tests.all_cases` lists each test.
 
         What still runs is timed up to the latest event, or up to `now` (Unix seconds) when
         given, for views that tick while nothing happens; an ended job ignores `now`.
@@ -246,10 +275,12 @@ class ResultBuilder:
             now = self._last_ts
         tests: dict[str, Any] = dict(self._tests)
         # Until the phase's end event, the total is the collected count or the cases seen.
-        tests["total"] = max(self._tests_total or 0, sum(self._tests.values()))
+        ran = sum(self._tests[key] for key in _COUNTS if key != "collection_errors")
+        tests["total"] = max(self._tests_total or 0, ran - self._modules)
+        tests["cases"] = [dict(case) for case in self._failures]
         tests.update(self._selection)
         if test_cases:
-            tests["cases"] = [dict(case) for case in self._cases]
+            tests["all_cases"] = [dict(case) for case in self._cases]
         return {
             "schema": SCHEMA_ID,
             "job_id": self.job_id or "",
@@ -257,7 +288,7 @@ class ResultBuilder:
             "project": self._project,
             "status": self._status,
             "duration": _duration(self._duration, self._first_ts, now),
-            "phases": [_phase_dict(phase, now) for phase in self._phases.values()],
+            "phases": [_phase_dict(phase, now) for phase in _in_workflow_order(self._phases)],
             "tests": tests,
         }
 
@@ -276,7 +307,9 @@ class ResultBuilder:
         phase.duration = _float_or_none(data.get("duration"))
         if name == "tests" and "passed" in data:
             for key in self._tests:
-                self._tests[key] = _int_or_none(data.get(key)) or 0
+                # Older streams have no xfail counts: keep the ones the cases gave.
+                if key in data or key in _BASIC_COUNTS:
+                    self._tests[key] = _int_or_none(data.get(key)) or 0
             self._tests_total = _int_or_none(data.get("total"))
             self._tests_final = True
             self._selection = selection_fields(data)
@@ -299,6 +332,7 @@ class ResultBuilder:
         hook.duration = _float_or_none(data.get("duration"))
         hook.exit_code = _int_or_none(data.get("exit_code"))
         hook.cached = bool(data.get("cached", False))
+        hook.queued = _float_or_none(data.get("queued")) or 0.0
         reason = data.get("reason")
         hook.reason = None if reason is None else str(reason)
         hook.file_counts = {
@@ -308,25 +342,41 @@ class ResultBuilder:
         }
         details = data.get("details")
         hook.findings = [_finding(d) for d in details if isinstance(d, dict)] if details else []
+        hook.output_tail = str(data.get("output_tail") or "")
+        total = _int_or_none(data.get("findings_total"))
+        if total is None:
+            total = _int_or_none(data.get("findings"))
+        hook.findings_total = max(total or 0, len(hook.findings))
 
     def _add_case(self, data: dict[str, Any]) -> None:
         outcome = _pick(data.get("outcome"), _OUTCOMES, "error")
+        when = str(data.get("when") or "call")
         if not self._tests_final:
             self._tests["errors" if outcome == "error" else outcome] += 1
+            self._modules += when == "collect"
+            self._tests["collection_errors"] += when == "collect" and outcome == "error"
             total = _int_or_none(data.get("total"))
             if total is not None:
                 self._tests_total = total
+        failed = outcome in ("failed", "error")
+        if len(self._cases) >= MAX_TEST_CASES and not (
+            failed and len(self._failures) < MAX_TEST_CASES
+        ):
+            return
+        case = {
+            "nodeid": str(data.get("nodeid", "")),
+            "outcome": outcome,
+            "duration": _float_or_none(data.get("duration")) or 0.0,
+            "path": str(data.get("path") or ""),
+            "line": _int_or_none(data.get("line")),
+            "message": _str_or_none(data.get("message")),
+            "longrepr": _str_or_none(data.get("longrepr")),
+            "when": when,
+        }
         if len(self._cases) < MAX_TEST_CASES:
-            self._cases.append(
-                {
-                    "nodeid": str(data.get("nodeid", "")),
-                    "outcome": outcome,
-                    "duration": _float_or_none(data.get("duration")) or 0.0,
-                    "path": str(data.get("path") or ""),
-                    "line": _int_or_none(data.get("line")),
-                    "message": None if data.get("message") is None else str(data["message"]),
-                }
-            )
+            self._cases.append(case)
+        if failed and len(self._failures) < MAX_TEST_CASES:
+            self._failures.append(case)
 
     def _end_job(self, fallback: str, event: Event) -> None:
         data = event.data
@@ -371,11 +421,21 @@ def _phase_dict(phase: _Phase, now: float) -> dict[str, Any]:
                 "cached": hook.cached,
                 "reason": hook.reason,
                 "findings": [dict(finding) for finding in hook.findings],
+                "output_tail": hook.output_tail,
+                "findings_total": hook.findings_total,
+                "findings_truncated": len(hook.findings) < hook.findings_total,
+                "queued": hook.queued,
                 **hook.file_counts,
             }
             for hook in phase.hooks.values()
         ],
     }
+
+
+def _in_workflow_order(phases: dict[str, _Phase]) -> list[_Phase]:
+    """Phases in the workflow's order, not their events': the tests phase may start first."""
+    rank = {name: index for index, name in enumerate(_PHASE_STARTS.values())}
+    return sorted(phases.values(), key=lambda phase: rank.get(phase.name, len(rank)))
 
 
 def _duration(reported: float | None, started: float | None, now: float) -> float:
@@ -411,6 +471,10 @@ def _int_or_none(value: object) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _float_or_none(value: object) -> float | None:

@@ -81,6 +81,7 @@ class Api:
         self.runner = runner
         self.roots = tuple(roots)
         self.metrics = metrics
+        self.summaries: Any = None  # spruce.insights_cache.SummaryCache, opened when first asked
 
     def routes(self) -> list[BaseRoute]:
         """Every HTTP and WebSocket route of the API."""
@@ -92,6 +93,7 @@ class Api:
             Route("/api/jobs/{job_id}", self.get_job, methods=["GET"]),
             Route("/api/jobs/{job_id}/events", self.get_events, methods=["GET"]),
             Route("/api/jobs/{job_id}/cancel", self.cancel_job, methods=["POST"]),
+            Route("/api/stats", self.stats, methods=["GET"]),
             WebSocketRoute("/ws/progress/{job_id}", self.job_socket),
             WebSocketRoute("/ws/progress", self.firehose_socket),
         ]
@@ -127,6 +129,28 @@ class Api:
             for event in page:
                 builder.add(event)
         return JSONResponse(builder.result())
+
+    async def stats(self, request: Request) -> Response:
+        from spruce.insights import DEFAULT_JOBS, MAX_JOBS, collect_stats
+
+        project = request.query_params.get("project") or None
+        if project is not None and not project.startswith("/"):
+            return error(400, "invalid project: expected an absolute path")
+        raw = request.query_params.get("jobs")
+        jobs = parse_after(raw) if raw else DEFAULT_JOBS
+        if not jobs:
+            return error(400, "invalid jobs: expected a positive integer")
+        cache = self._summaries()
+        doc = await collect_stats(self.log, project=project, jobs=min(jobs, MAX_JOBS), cache=cache)
+        return JSONResponse(doc)
+
+    def _summaries(self) -> Any:
+        """The per-job summary cache (opened on the first stats request)."""
+        if self.summaries is None:
+            from spruce.insights_cache import SummaryCache, default_path
+
+            self.summaries = SummaryCache(default_path())
+        return self.summaries
 
     async def get_events(self, request: Request) -> Response:
         job_id = request.path_params["job_id"]

@@ -19,24 +19,14 @@ from rich.table import Table
 from rich.text import Text
 
 from spruce.bus import Subscription, WorkflowEventBus
-from spruce.events import HOOK_END_EVENTS, Event, WorkflowEvent
+from spruce.events import HOOK_END_EVENTS, PHASE_END_EVENTS, Event, WorkflowEvent
+from spruce.report.reason import readable_reason
 from spruce.report.result import ResultBuilder
 from spruce.report.text import closing_line, format_duration, render_findings
+from spruce.subscribers.fit import Row, fit_rows
 
-_PHASE_ENDS: Final = frozenset(
-    {
-        WorkflowEvent.CONFIG_PHASE_COMPLETED,
-        WorkflowEvent.CONFIG_PHASE_FAILED,
-        WorkflowEvent.FAST_HOOKS_COMPLETED,
-        WorkflowEvent.FAST_HOOKS_FAILED,
-        WorkflowEvent.CODE_CLEANING_COMPLETED,
-        WorkflowEvent.CODE_CLEANING_FAILED,
-        WorkflowEvent.COMPREHENSIVE_HOOKS_COMPLETED,
-        WorkflowEvent.COMPREHENSIVE_HOOKS_FAILED,
-        WorkflowEvent.TEST_PHASE_COMPLETED,
-        WorkflowEvent.TEST_PHASE_FAILED,
-    }
-)
+SLOW_HOOK_AFTER: Final = 2.0  # seconds a hook runs before plain output says it started
+QUEUED_WORTH_SAYING: Final = 0.1  # seconds of waiting for a CPU slot worth a note
 _ICONS: Final = {
     "passed": ("✓", "green"),
     "fixed": ("✓", "yellow"),
@@ -61,8 +51,10 @@ class WorkflowProgressMonitor:
         *,
         live: bool,
         job_id: str | None = None,
+        slow_after: float = SLOW_HOOK_AFTER,
     ) -> None:
         self.bus = bus
+        self.slow_after = slow_after
         self.console = console
         self.live = live
         self.job_id = job_id
@@ -74,7 +66,9 @@ class WorkflowProgressMonitor:
         self._tests_done = 0
         self._tests_total: int | None = None
         self._tests_failed = 0
+        self._planned: dict[str, list[str]] = {}  # phase -> hook ids, from session_ready
         self._ended = asyncio.Event()
+        self._slow_timers: dict[str, asyncio.TimerHandle] = {}  # plain mode: running hooks
 
     # lifecycle -------------------------------------------------------------------------------
 
@@ -98,6 +92,7 @@ class WorkflowProgressMonitor:
 
     def stop_monitoring(self) -> None:
         """Unsubscribe and stop drawing; the final state stays on screen."""
+        self._cancel_slow_timers()
         if self._subscription is not None:
             self.bus.unsubscribe(self._subscription)
             self._subscription = None
@@ -132,13 +127,16 @@ class WorkflowProgressMonitor:
             self._builder.add(event)
             if event.job_id != self._builder.job_id:
                 return
-            if event.event is WorkflowEvent.TEST_PHASE_STARTED:
+            if event.event is WorkflowEvent.WORKFLOW_SESSION_READY:
+                self._planned = _planned_hooks(event.data.get("hooks"))
+            elif event.event is WorkflowEvent.TEST_PHASE_STARTED:
                 self._tests_total = _int(event.data.get("total"))
             elif event.event is WorkflowEvent.TEST_CASE_COMPLETED:
                 self._tests_done = _int(event.data.get("done")) or self._tests_done + 1
                 self._tests_total = _int(event.data.get("total")) or self._tests_total
                 self._tests_failed += event.data.get("outcome") in ("failed", "error")
         if not self.live:
+            self._time_slow_hooks(event)
             line = plain_line(event)
             if line is not None:
                 self.console.out(line, highlight=False)
@@ -146,40 +144,88 @@ class WorkflowProgressMonitor:
         if event.is_end:
             self._ended.set()
 
+    def _time_slow_hooks(self, event: Event) -> None:
+        """Piped output says nothing until a hook ends: a hook still running after
+        `slow_after` seconds gets a line saying so, so that a log shows what it waits for."""
+        step = event.step_id or ""
+        if event.event is WorkflowEvent.HOOK_STARTED:
+            if step not in self._slow_timers:
+                loop = asyncio.get_running_loop()
+                self._slow_timers[step] = loop.call_later(self.slow_after, self._say_running, step)
+        elif event.event in HOOK_END_EVENTS:
+            timer = self._slow_timers.pop(step, None)
+            if timer is not None:
+                timer.cancel()
+        elif event.is_end:
+            self._cancel_slow_timers()
+
+    def _cancel_slow_timers(self) -> None:
+        for timer in self._slow_timers.values():
+            timer.cancel()
+        self._slow_timers.clear()
+
+    def _say_running(self, step: str) -> None:
+        self.console.out(
+            f"{step}: started, still running after {self.slow_after:g}s", highlight=False
+        )
+        self.console.file.flush()
+
     # live view -------------------------------------------------------------------------------
 
     def _render(self) -> RenderableType:
         with self._lock:
             result = self._builder.result(now=time.time())
             tests = (self._tests_done, self._tests_total, self._tests_failed)
+            planned = self._planned
+        has_tests = any(phase["name"] == "tests" for phase in result["phases"])
+        # The tree fits the terminal: a frame taller than it would be cut at the bottom,
+        # where the running rows are. One line each for the title, the test bar, the cursor.
+        budget = self.console.size.height - 2 - has_tests
         grid = Table.grid(padding=(0, 1))
         grid.add_column(width=1)
         grid.add_column()
         grid.add_column()
         grid.add_column(justify="right")
         grid.add_column(overflow="ellipsis", no_wrap=True)
-        for phase in result["phases"]:
-            grid.add_row(
-                self._icon(phase["name"], phase["status"]),
-                Text(phase["name"], style="bold"),
-                Text(phase["status"]),
-                Text(format_duration(phase["duration"])),
-                Text(""),
-            )
-            for hook in phase["hooks"]:
+        phases = {phase["name"]: phase for phase in result["phases"]}
+        hooks = {
+            (phase["name"], hook["id"]): hook
+            for phase in phases.values()
+            for hook in phase["hooks"]
+        }
+        for row in fit_rows(_tree_rows(result, planned), budget):
+            if row.hook is None:
+                phase = phases[row.phase]
+                hidden = f"{row.hidden} more hook{'s' * (row.hidden != 1)}" if row.hidden else ""
                 grid.add_row(
-                    self._icon(f"{phase['name']}/{hook['id']}", hook["status"]),
-                    Text("  " + hook["id"]),
-                    Text(hook["status"]),
-                    Text(format_duration(hook["duration"])),
-                    Text(_hook_note(hook), style="dim"),
+                    self._icon(phase["name"], phase["status"]),
+                    Text(phase["name"], style="bold"),
+                    Text(phase["status"]),
+                    Text(format_duration(phase["duration"])),
+                    Text(hidden, style="dim"),
                 )
+                continue
+            hook = hooks.get((row.phase, row.hook))
+            if hook is None:  # planned, waiting for a CPU slot
+                grid.add_row(
+                    Text("·", style="dim"),
+                    Text("  " + row.hook, style="dim"),
+                    Text("queued", style="dim"),
+                )
+                continue
+            grid.add_row(
+                self._icon(f"{row.phase}/{hook['id']}", hook["status"]),
+                Text("  " + hook["id"]),
+                Text(hook["status"]),
+                Text(format_duration(hook["duration"])),
+                Text(_hook_note(hook), style="dim"),
+            )
         title = Text(
             f"spruce {result['workflow'] or ''} · job {result['job_id']} · {result['status']}",
             style="bold",
         )
         parts: list[RenderableType] = [title, grid]
-        if any(phase["name"] == "tests" for phase in result["phases"]):
+        if has_tests:
             parts.append(_test_bar(*tests))
         return Group(*parts)
 
@@ -201,8 +247,11 @@ def plain_line(event: Event) -> str | None:
         findings = _int(data.get("findings")) or 0
         notes = [f"{findings} finding{'s' * (findings != 1)}"] if findings else []
         notes += ["cached"] if data.get("cached") else []
+        queued = data.get("queued")
+        if isinstance(queued, int | float) and queued >= QUEUED_WORTH_SAYING:
+            notes.append(f"queued {format_duration(float(queued))}")
         return _status_line(name, data, notes)
-    if event.event in _PHASE_ENDS:
+    if event.event in PHASE_END_EVENTS:
         notes = []
         if any(data.get(k) for k in ("passed", "failed", "skipped", "errors")):
             notes.append(
@@ -227,9 +276,33 @@ def _status_line(name: str, data: dict[str, Any], notes: list[str]) -> str:
     duration = data.get("duration")
     if status != "skipped" and isinstance(duration, int | float):
         line += f" in {format_duration(float(duration))}"
-    reason = _first_line(data.get("reason") or data.get("error"))
+    reason = readable_reason(data.get("reason") or data.get("error"))
     notes = [*notes, reason] if reason else notes
     return f"{line} ({'; '.join(notes)})" if notes else line
+
+
+def _tree_rows(result: dict[str, Any], planned: dict[str, list[str]]) -> list[Row]:
+    """The phases, each followed by its hooks, then by those still waiting for a slot."""
+    rows = []
+    for phase in result["phases"]:
+        name = phase["name"]
+        rows.append(Row(name, None, phase["status"]))
+        rows += [Row(name, hook["id"], hook["status"]) for hook in phase["hooks"]]
+        if phase["status"] == "running":
+            seen = {hook["id"] for hook in phase["hooks"]}
+            rows += [
+                Row(name, hook, "queued") for hook in planned.get(name, ()) if hook not in seen
+            ]
+    return rows
+
+
+def _planned_hooks(hooks: object) -> dict[str, list[str]]:
+    """session_ready's planned hooks [{"id", "phase"}] by phase."""
+    planned: dict[str, list[str]] = {}
+    for hook in hooks if isinstance(hooks, list) else ():
+        if isinstance(hook, dict) and isinstance(hook.get("id"), str):
+            planned.setdefault(str(hook.get("phase")), []).append(hook["id"])
+    return planned
 
 
 def _hook_note(hook: dict[str, Any]) -> str:
@@ -239,8 +312,10 @@ def _hook_note(hook: dict[str, Any]) -> str:
         notes.append(f"{count} finding{'s' * (count != 1)}")
     if hook["cached"]:
         notes.append("cached")
+    if hook.get("queued", 0.0) >= QUEUED_WORTH_SAYING:
+        notes.append(f"queued {format_duration(hook['queued'])}")
     if hook["reason"]:
-        notes.append(_first_line(hook["reason"]))
+        notes.append(readable_reason(hook["reason"]))
     return ", ".join(notes)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -15,15 +14,23 @@ from typing import Any, Final
 import anyio
 import msgspec
 
-from spruce.bus import WorkflowEventBus, check_encodable
-from spruce.events import Event
+from spruce.bus import WorkflowEventBus
 from spruce.events import WorkflowEvent as E
-from spruce.hooks.base import MAX_DETAILS, Hook, HookContext, HookResult, Prepared, TestCase
+from spruce.hooks.base import (
+    Hook,
+    HookContext,
+    HookResult,
+    Prepared,
+    TestCase,
+    count_outcomes,
+    keep_findings,
+)
 from spruce.hooks.batches import balanced_chunks, merge_results
 from spruce.workflow.cache import CONFIG_FILES, ResultCache, cache_env_values, cache_key
 from spruce.workflow.definitions import IN_PROCESS, PhaseName
 from spruce.workflow.perfile import answer_per_file, per_file_key
 from spruce.workflow.process import usable_cpus
+from spruce.workflow.scope import HookGate
 from spruce.workflow.selection import phase_fields
 
 _log: Final = logging.getLogger("spruce.workflow")
@@ -39,8 +46,6 @@ _PHASE_EVENTS: Final = {
     "tests": (E.TEST_PHASE_STARTED, E.TEST_PHASE_COMPLETED, E.TEST_PHASE_FAILED),
 }
 _STRATEGY: Final = {"fast_hooks": "fast", "comprehensive_hooks": "comprehensive"}
-HELD_EVENTS_LIMIT: Final = 20_000  # events an early test run holds before it waits its turn
-_EARLY_GRACE: Final = 30.0  # seconds a cancelled early test run has to publish its end
 _PASSING: Final = frozenset({"passed", "fixed", "skipped"})
 # Built-in tools, slowest first on typical projects (measured on idna and tomli).
 _SLOWEST_FIRST: Final = ("mypy", "bandit", "vulture", "codespell", "ruff-format", "ruff-check")
@@ -62,6 +67,7 @@ class JobContext:
     stop_reason: str | None = None  # set once --fail-fast stops scheduling
     cancel_reason: str | None = None  # set when the job is cancelled (else a cancel is a timeout)
     config_digests: tuple[tuple[str, str], ...] = ()
+    gate: HookGate | None = None  # --hook/--skip and the file scope
 
     async def publish(self, event: E, step_id: str | None, data: dict[str, Any]) -> None:
         """Publish one event of this job."""
@@ -80,22 +86,27 @@ class JobContext:
 Publish = Callable[[E, str | None, dict[str, Any]], Awaitable[None]]
 
 
-def hook_data(hook_id: str, phase: str, result: HookResult) -> dict[str, Any]:
+def hook_data(
+    hook_id: str, phase: str, result: HookResult, *, queued: float = 0.0
+) -> dict[str, Any]:
     """The `data` of a hook's end event (docs/events.md)."""
-    details = [msgspec.to_builtins(finding) for finding in result.findings[:MAX_DETAILS]]
     return {
         "hook": hook_id,
         "phase": phase,
         "status": result.status,
         "duration": round(result.duration, 4),
+        "queued": round(queued, 4),
         "exit_code": result.exit_code,
-        "findings": len(result.findings),
+        "findings": result.findings_total,
+        "findings_total": result.findings_total,
+        "findings_truncated": len(result.findings) < result.findings_total,
         "cached": result.cached,
         "reason": result.reason,
-        "details": details,
-        "details_truncated": len(result.findings) > MAX_DETAILS,
+        "details": msgspec.to_builtins(result.findings),
+        "details_truncated": len(result.findings) < result.findings_total,
         "changed_files": list(result.changed_files),
         **_file_counts(result),
+        "output_tail": result.output_tail,
     }
 
 
@@ -112,28 +123,55 @@ def _end_event(status: str) -> E:
     return E.HOOK_COMPLETED if status in _PASSING else E.HOOK_FAILED
 
 
+class HookClock:
+    """When one hook was ready to run and when it got its CPU slot: queued vs running time.
+
+    `start` publishes HOOK_STARTED once, at the moment the hook really starts running."""
+
+    def __init__(self, publish: Publish, phase: PhaseName, hook_id: str) -> None:
+        self._publish = publish
+        self._step = f"{phase}/{hook_id}"
+        self._data = {"hook": hook_id, "phase": phase}
+        self.ready = time.monotonic()
+        self.began: float | None = None
+
+    async def start(self) -> None:
+        """The hook got its slot (or its cache answer): publish its start, once."""
+        if self.began is None:
+            self.began = time.monotonic()
+            await self._publish(E.HOOK_STARTED, self._step, {**self._data, "queued": self.queued})
+
+    @property
+    def queued(self) -> float:
+        """Seconds waited for a slot (until now while still waiting)."""
+        return round((self.began or time.monotonic()) - self.ready, 4)
+
+    def running(self) -> float:
+        """Seconds since the hook started running; 0 if it never did."""
+        return 0.0 if self.began is None else time.monotonic() - self.began
+
+
 async def run_hook(
-    job: JobContext,
-    phase: PhaseName,
-    hook: Hook,
-    *,
-    ctx: HookContext | None = None,
-    publish: Publish | None = None,
+    job: JobContext, phase: PhaseName, hook: Hook, *, ctx: HookContext | None = None
 ) -> HookResult:
     """Run one hook (or answer it from the cache) between HOOK_STARTED and its end event.
 
-    `ctx` and `publish` default to the job's; the tests phase passes its own (a test sink, and
-    a publisher that may hold its events until the phase's turn)."""
+    HOOK_STARTED waits until the hook has a CPU slot; its end event says how long it waited
+    (`queued`) apart from how long it ran (`duration`). `ctx` defaults to the job's; the tests
+    phase passes its own (with a sink for test cases)."""
     ctx = ctx or job.hooks
-    publish = publish or job.publish
+    publish = job.publish
     hook_id = hook.spec.id
     step = f"{phase}/{hook_id}"
-    if job.stop_reason is not None:
-        result = HookResult(status="skipped", reason=job.stop_reason)
+    refused = job.stop_reason or (job.gate.refuse(hook_id) if job.gate else None)
+    if refused is not None:
+        result = HookResult(status="skipped", reason=refused)
         await publish(E.HOOK_SKIPPED, step, hook_data(hook_id, phase, result))
         return result
     try:
         prepared = hook.prepare(ctx)
+        if job.gate is not None and not isinstance(prepared, str):
+            prepared = job.gate.narrow(hook, prepared)
     except Exception as exc:  # a hook's own bug ends that hook, not the job or its neighbours
         result = HookResult(status="error", reason=f"internal error: {exc!r}")
         await publish(E.HOOK_FAILED, step, hook_data(hook_id, phase, result))
@@ -147,24 +185,25 @@ async def run_hook(
         result = HookResult(status="skipped", reason="no matching files")
         await publish(E.HOOK_SKIPPED, step, hook_data(hook_id, phase, result))
         return result
-    await publish(E.HOOK_STARTED, step, {"hook": hook_id, "phase": phase})
-    started = time.monotonic()
+    clock = HookClock(publish, phase, hook_id)
     result = HookResult(status="error", reason="did not finish")
     try:
-        result = await _answer(job, ctx, hook, prepared)
+        result = await _answer(job, ctx, hook, prepared, clock)
     except anyio.get_cancelled_exc_class():
         reason = job.cancel_reason
         result = HookResult(
             status="skipped" if reason else "timeout",
             reason=reason or "the job timed out",
-            duration=time.monotonic() - started,
+            duration=clock.running(),
         )
         raise
     except Exception as exc:  # a hook's own bug must not end the job without its events
-        result = HookResult(status="error", reason=f"internal error: {exc!r}")
+        result = HookResult(
+            status="error", reason=f"internal error: {exc!r}", duration=clock.running()
+        )
     finally:
         with anyio.CancelScope(shield=True):
-            await _publish_end(publish, phase, hook_id, result)
+            await _publish_end(publish, phase, hook_id, result, queued=clock.queued)
     _stop_if_failing_fast(job, hook_id, result)
     return result
 
@@ -175,22 +214,24 @@ def _stop_if_failing_fast(job: JobContext, hook_id: str, result: HookResult) -> 
 
 
 async def _publish_end(
-    publish: Publish, phase: PhaseName, hook_id: str, result: HookResult
+    publish: Publish, phase: PhaseName, hook_id: str, result: HookResult, *, queued: float
 ) -> None:
     """The hook's one end event; a result that JSON cannot carry still ends it, as an error."""
     step = f"{phase}/{hook_id}"
     try:
-        await publish(_end_event(result.status), step, hook_data(hook_id, phase, result))
+        data = hook_data(hook_id, phase, result, queued=queued)
+        await publish(_end_event(result.status), step, data)
     except TypeError as exc:
         broken = HookResult(
             status="error", reason=f"internal error: {exc}", duration=result.duration
         )
-        await publish(E.HOOK_FAILED, step, hook_data(hook_id, phase, broken))
+        await publish(E.HOOK_FAILED, step, hook_data(hook_id, phase, broken, queued=queued))
 
 
-async def _answer(job: JobContext, ctx: HookContext, hook: Hook, prepared: Prepared) -> HookResult:
+async def _answer(
+    job: JobContext, ctx: HookContext, hook: Hook, prepared: Prepared, clock: HookClock
+) -> HookResult:
     files = ctx.files
-    started = time.monotonic()
     key = None
     if job.cache is not None and prepared.cacheable:
         key = cache_key(
@@ -200,14 +241,13 @@ async def _answer(job: JobContext, ctx: HookContext, hook: Hook, prepared: Prepa
         )
         cached = job.cache.get(key)
         if cached is not None:
+            await clock.start()  # an answer from the cache needs no slot
             if ctx.on_test_case is not None:
                 for case in cached.test_cases:
                     await ctx.on_test_case(case, len(cached.test_cases))
-            # The duration is this run's (the lookup), not the one the cached result took.
+            # The duration is this run's (the lookup and replay), not the one it took then.
             return msgspec.structs.replace(
-                cached,
-                duration=time.monotonic() - started,
-                **_all_cached(prepared),
+                cached, duration=clock.running(), **_all_cached(prepared)
             )
     timeout = ctx.config.hook_timeout_for(hook.spec.id)
     if key is not None and job.cache is not None and prepared.per_file:
@@ -216,14 +256,16 @@ async def _answer(job: JobContext, ctx: HookContext, hook: Hook, prepared: Prepa
             per_file_key(key_without_inputs(prepared, job), str(ctx.project)),
             files,
             prepared,
-            lambda part: _execute(job, ctx, hook, part, timeout=timeout),
+            lambda part: _execute(job, ctx, hook, part, clock, timeout=timeout),
         )
+        await clock.start()  # answered from the per-file results alone: it started, too
     else:
-        result = await _execute(job, ctx, hook, prepared, timeout=timeout)
+        result = await _execute(job, ctx, hook, prepared, clock, timeout=timeout)
         if prepared.per_file:
             result = msgspec.structs.replace(
                 result, files_checked=len(prepared.inputs), files_cached=0
             )
+    result = keep_findings(result, ctx.config.max_findings)
     if key is not None and job.cache is not None:
         job.cache.put(key, result)
     return result
@@ -241,30 +283,35 @@ def key_without_inputs(prepared: Prepared, job: JobContext) -> str:
 
 
 async def _execute(
-    job: JobContext, ctx: HookContext, hook: Hook, prepared: Prepared, *, timeout: float
+    job: JobContext,
+    ctx: HookContext,
+    hook: Hook,
+    prepared: Prepared,
+    clock: HookClock,
+    *,
+    timeout: float,
 ) -> HookResult:
     """Run the hook in a CPU slot; a file-local tool with much input runs as chunks, each in a
-    slot of its own, whose results merge into the hook's one result."""
+    slot of its own, whose results merge into the hook's one result. The hook starts, and its
+    timeout counts, from when its first slot is granted."""
     chunks = _chunks(job, prepared)
     if len(chunks) == 1:
         async with job.limiter:
+            await clock.start()
             return await hook.execute(ctx, prepared, timeout=timeout)
-    started = time.monotonic()
-    first_slot: list[float] = []  # the timeout counts from when the first chunk got a slot
     parts: list[HookResult] = [HookResult(status="error", reason="did not finish")] * len(chunks)
 
     async def one(index: int, chunk: tuple[str, ...]) -> None:
         async with job.limiter:
-            if not first_slot:
-                first_slot.append(time.monotonic())
-            left = max(timeout - (time.monotonic() - first_slot[0]), 0.0)
+            await clock.start()
+            left = max(timeout - clock.running(), 0.0)
             part = dataclasses.replace(prepared, inputs=chunk)
             parts[index] = await hook.execute(ctx, part, timeout=left)
 
     async with anyio.create_task_group() as tasks:
         for index, chunk in enumerate(chunks):
             tasks.start_soon(one, index, chunk)
-    return merge_results(parts, duration=time.monotonic() - started, order=prepared.inputs)
+    return merge_results(parts, duration=clock.running(), order=prepared.inputs)
 
 
 def _chunks(job: JobContext, prepared: Prepared) -> list[tuple[str, ...]]:
@@ -410,90 +457,78 @@ async def run_code_cleaning(job: JobContext, *, fix: bool) -> str:
 
 
 class SuiteRun:
-    """The tests phase's hooks, which may begin before the phase's turn.
+    """The tests phase, from its start event to its end event; it may begin before its turn.
 
     Once no phase left before the tests writes files (after code cleaning), the suite only reads
     the project, like the checks still running: it may run beside them, on one of the job's CPU
-    slots. Its events wait here, in order, until the tests phase starts, so the stream keeps the
-    phase order; from then on they are published live."""
+    slots. Its events are published as they happen (SPEC §5): the phase's start when the suite
+    starts, each test as it ends, the phase's end after its hooks' ends."""
 
     def __init__(self, job: JobContext) -> None:
         self._job = job
-        self._held: deque[tuple[E, str | None, dict[str, Any]]] = deque()
-        self._live = False
-        self._went_live = anyio.Event()
         self.finished = anyio.Event()
+        self.status = "cancelled"
         self.results: list[HookResult] = []
         self.cases: list[TestCase] = []
         self.total: int | None = None
-        self.began: float | None = None
 
-    async def run(self) -> None:
-        """Run the phase's hooks in order (early in a task of its own, or at the phase's turn)."""
-        self.began = time.monotonic()
+    async def run_early(self) -> None:
+        """The phase, started beside the read-only checks (in a task of its own)."""
+        await self.run(early=True)
+
+    async def run(self, *, early: bool = False) -> str:
+        """Run the phase's hooks in order between the phase's start and end events."""
+        started_event, completed, failed = _PHASE_EVENTS["tests"]
+        started = time.monotonic()
         ctx = dataclasses.replace(self._job.hooks, on_test_case=self._on_case)
         try:
+            data: dict[str, Any] = {"phase": "tests", "total": None, "inputs": self._inputs()}
+            if early:
+                data["early"] = True  # it runs beside the checks, which may still be running
+            await self._job.publish(started_event, "tests", data)
             for hook in self._job.plan.get("tests", []):
-                result = await run_hook(self._job, "tests", hook, ctx=ctx, publish=self._emit)
-                self.results.append(result)
+                self.results.append(await run_hook(self._job, "tests", hook, ctx=ctx))
+            self.status = phase_status(self.results)
+        except anyio.get_cancelled_exc_class():
+            self.status = "cancelled" if self._job.cancel_reason else "timeout"
+            raise
         finally:
+            with anyio.CancelScope(shield=True):
+                end = {
+                    "phase": "tests",
+                    "status": self.status,
+                    "duration": _since(started),
+                    **phase_fields(self.results, self.counts()),
+                    **_skip_reason(self.status, self.results),
+                }
+                await self._job.publish(
+                    completed if self.status in _PASSING else failed, "tests", end
+                )
             self.finished.set()
+        return self.status
 
-    async def go_live(self) -> None:
-        """Publish what was held, in order, then publish as events come."""
-        await self.publish_held()
-        self._live = True  # no await since the queue was seen empty: nothing slips between
-        self._went_live.set()
-
-    async def publish_held(self) -> None:
-        """Publish the events still held (also what a run cancelled mid-way left behind)."""
-        while self._held:
-            try:
-                await self._job.publish(*self._held[0])
-            except TypeError:  # checked when held, so not expected: the phase must still end
-                _log.exception("job %s: a held event could not be published", self._job.job_id)
-            self._held.popleft()  # only once published: a cancel during it loses nothing
-
-    async def _emit(self, event: E, step: str | None, data: dict[str, Any]) -> None:
-        if self._live:
-            await self._job.publish(event, step, data)
-            return
-        # Refused now, like a live publish, so the hook's end event can still say why.
-        check_encodable(
-            Event(
-                event=event, job_id=self._job.job_id, seq=1, step_id=step, timestamp=0.0, data=data
-            )
-        )
-        self._held.append((event, step, data))
+    def _inputs(self) -> str:
+        """A digest of the project's files and config as the suite sees them: two runs with
+        the same digest ran the same tests on the same inputs (how flaky tests are found)."""
+        files = self._job.hooks.files
+        digests = ((path, files.digest(path)) for path in files.paths)
+        return cache_key(("tests",), digests, self._job.config_fingerprint())
 
     async def _on_case(self, case: TestCase, total: int | None) -> None:
-        if not self._live and len(self._held) >= HELD_EVENTS_LIMIT:
-            # A suite that reports this much before its turn waits for it: its reports stay
-            # in the pipe, and pytest pauses once the pipe is full. Only test reports wait
-            # here, never a hook's end event (which must be recorded even when cancelled).
-            await self._went_live.wait()
         self.cases.append(case)
         self.total = total
         data = {**msgspec.to_builtins(case), "done": len(self.cases), "total": total}
-        await self._emit(E.TEST_CASE_COMPLETED, f"tests/{case.nodeid}", data)
+        await self._job.publish(E.TEST_CASE_COMPLETED, f"tests/{case.nodeid}", data)
 
     def counts(self) -> dict[str, int]:
         """The tests phase's end counts."""
-        outcomes = [case.outcome for case in self.cases]
-        return {
-            "passed": outcomes.count("passed"),
-            "failed": outcomes.count("failed"),
-            "skipped": outcomes.count("skipped"),
-            "errors": outcomes.count("error"),
-            "total": len(outcomes),
-        }
+        return count_outcomes(self.cases)
 
 
 def begin_tests_early(job: JobContext, tasks: anyio.abc.TaskGroup) -> SuiteRun | None:
-    """Start the test suite now, beside the read-only phases still to come; None when the
+    """Start the tests phase now, beside the read-only phases still to come; None when the
     project turned that off, `--fail-fast` wants the phases one after another, there is nothing
-    to run, or the job has a single CPU slot (the checks would wait for the whole suite).
-    `run_test_workflow` publishes its events at the phase's turn."""
+    to run, or the job has a single CPU slot (the checks would wait for the whole suite)."""
     if (
         job.fail_fast
         or not job.hooks.config.start_tests_early
@@ -502,47 +537,19 @@ def begin_tests_early(job: JobContext, tasks: anyio.abc.TaskGroup) -> SuiteRun |
     ):
         return None
     early = SuiteRun(job)
-    tasks.start_soon(early.run)
+    tasks.start_soon(early.run_early)
     return early
 
 
 async def run_test_workflow(job: JobContext, early: SuiteRun | None = None) -> str:
-    """The test suite: one TEST_CASE_COMPLETED per test, live, then the counts."""
+    """The test suite: one TEST_CASE_COMPLETED per test, live, then the counts.  A suite that
+    began early has published its own events: at the phase's turn, wait for its end."""
+    if early is not None:
+        await early.finished.wait()
+        return early.status
     if job.stop_reason is not None:  # only with --fail-fast, which starts nothing early
         return await skip_phase(job, "tests", job.stop_reason)
-    started_event, completed, failed = _PHASE_EVENTS["tests"]
-    tests = early or SuiteRun(job)
-    started = tests.began or time.monotonic()
-    data: dict[str, Any] = {"phase": "tests", "total": tests.total}
-    if tests.began is not None:
-        data["began_early"] = _since(tests.began)  # seconds the suite has already run
-    await job.publish(started_event, "tests", data)
-    status = "cancelled"
-    try:
-        await tests.go_live()
-        if early is None:
-            await tests.run()
-        else:
-            await tests.finished.wait()
-        status = phase_status(tests.results)
-    except anyio.get_cancelled_exc_class():
-        status = "cancelled" if job.cancel_reason else "timeout"
-        raise
-    finally:
-        with anyio.CancelScope(shield=True):
-            if early is not None:  # its hooks' end events come before the phase's
-                with anyio.move_on_after(_EARLY_GRACE):
-                    await tests.finished.wait()
-            await tests.publish_held()
-            data = {
-                "phase": "tests",
-                "status": status,
-                "duration": _since(started),
-                **phase_fields(tests.results, tests.counts()),
-                **_skip_reason(status, tests.results),
-            }
-            await job.publish(completed if status in _PASSING else failed, "tests", data)
-    return status
+    return await SuiteRun(job).run()
 
 
 def _since(started: float) -> float:

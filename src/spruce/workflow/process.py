@@ -174,3 +174,16 @@ def usable_cpus() -> int:
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # not on every platform
         return os.cpu_count() or 1
+
+
+def process_exists(pid: object) -> bool:
+    """Whether a process with this id runs on this host (one owned by another user counts)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

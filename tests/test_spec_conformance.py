@@ -236,6 +236,8 @@ def test_a_run_with_findings_exits_1_with_a_stream_and_document_that_keep_the_sp
     assert tests == {
         "passed": 1, "failed": 1, "skipped": 0, "errors": 0, "total": 2,
         "xfailed": 0, "xpassed": 0, "collection_errors": 0,
+        "selected": 2, "carried": 0, "carried_from": None,
+        "selection": "all 2 tests run: no test map yet",
     }  # fmt: skip
     # §6 round 2: the failed case by nodeid, at the failing line, with a short traceback.
     assert case["nodeid"].startswith("tests/test_tool.py::")

@@ -52,6 +52,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     large_file_kb: Annotated[int, msgspec.Meta(gt=0)] = 500
     # Run the test suite beside the read-only checks once no phase before it writes files.
     start_tests_early: bool = True
+    # Environment variables whose values decide results: part of every cache key.
+    cache_env: tuple[str, ...] = ()
+    # Test selection also under CI=true (off there by default: CI wants the whole suite).
+    select_tests: bool = False
     # Run the hooks of the project's .pre-commit-config.yaml instead of the built-in checks.
     pre_commit: bool = False
     # Findings kept per hook in its events and reports; the others are counted, never hidden.

@@ -47,11 +47,16 @@ async def run_workflow(
     fix: bool = False,
     fail_fast: bool = False,
     no_cache: bool = False,
+    all_tests: bool = False,
     job_id: str = "job1",
 ) -> tuple[JobOutcome, list[Event]]:
     """Run one job to its end on an in-memory log; return its outcome and every event."""
     options = RunOptions(
-        fix=fix, fail_fast=fail_fast, no_cache=no_cache or cache_dir is None, cache_dir=cache_dir
+        fix=fix,
+        fail_fast=fail_fast,
+        no_cache=no_cache or cache_dir is None,
+        all_tests=all_tests,
+        cache_dir=cache_dir,
     )
     async with open_services(store_url="memory://") as services:
         engine = _engine(services.bus, project, workflow, job_id, options)

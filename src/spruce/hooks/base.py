@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 import msgspec
 
@@ -13,6 +13,9 @@ from spruce.config import Config
 from spruce.workflow.definitions import HookSpec
 from spruce.workflow.files import FileSet
 from spruce.workflow.toolenv import ToolEnv
+
+if TYPE_CHECKING:
+    from spruce.workflow.selection import SelectionSettings
 
 Severity = Literal["error", "warning", "info"]
 HookStatus = Literal["passed", "failed", "fixed", "skipped", "error", "timeout"]
@@ -78,6 +81,19 @@ def bounded_longrepr(text: str) -> str:
     return "…" + text[-_MAX_LONGREPR:]
 
 
+class TestSelection(msgspec.Struct, frozen=True, kw_only=True):
+    """What test selection ran and what it carried from earlier runs."""
+
+    __test__ = False
+
+    selected: int  # tests run this time
+    carried: int  # tests whose earlier outcome stands
+    carried_from: str | None  # the job most carried outcomes come from
+    carried_outcomes: dict[str, int] = {}  # outcome -> count among the carried
+    summary: str = ""  # "412 of 2,459 tests run; 2,047 carried from job k3x9"
+    reason: str | None = None  # why the whole suite ran, when it did
+
+
 class HookResult(msgspec.Struct, frozen=True, kw_only=True):
     """How one hook ended; `passed`/`failed` results may be stored in the result cache."""
 
@@ -89,6 +105,10 @@ class HookResult(msgspec.Struct, frozen=True, kw_only=True):
     test_cases: tuple[TestCase, ...] = ()
     cached: bool = False
     duration: float = 0.0
+    # File-local hooks: files the tool looked at this run, and files answered from the cache.
+    files_checked: int | None = None
+    files_cached: int | None = None
+    selection: TestSelection | None = None  # pytest with test selection (spruce.selection)
     output_tail: str = ""  # the end of what the tool printed (stdout, then stderr), bounded
     # how many findings the tool reported, when `findings` holds fewer (see `keep_findings`)
     reported: int | None = None
@@ -121,7 +141,10 @@ class HookContext:
     env: ToolEnv  # the project's interpreter (its .venv, else spruce's)
     own: ToolEnv  # spruce's interpreter
     scratch: Path  # a private directory for this job, removed at its end
+    # Where tools keep incremental state for this project (mypy's cache); never in the project.
+    state: Path | None = None
     on_test_case: TestCaseSink | None = None
+    selection: SelectionSettings | None = None  # test selection's settings (None: run all)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,6 +154,7 @@ class Prepared:
     inputs: tuple[str, ...]
     identity: tuple[str, ...]  # tool, version, interpreter, argv: everything but file contents
     cacheable: bool = True
+    per_file: bool = False  # file-local: results may be kept and merged file by file
     # > 0: the inputs may be cut into chunks of at least this many bytes, run on idle CPU slots
     # and merged (file-local tools only; the cache key stays that of the whole input)
     chunk_bytes: int = 0

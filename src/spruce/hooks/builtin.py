@@ -116,7 +116,7 @@ class InProcessCheck:
             return f"{self.spec.package} is not installed: pip install {self.spec.package}"
         inputs = select_inputs(ctx, self.spec.id, suffixes=self.suffixes)
         identity = ("spruce", __version__, self.spec.id, str(ctx.config.large_file_kb))
-        return Prepared(inputs=inputs, identity=identity)
+        return Prepared(inputs=inputs, identity=identity, per_file=True)
 
     async def execute(self, ctx: HookContext, prepared: Prepared, *, timeout: float) -> HookResult:
         started = time.monotonic()
@@ -146,7 +146,7 @@ class LargeFiles:
     def prepare(self, ctx: HookContext) -> Prepared | str:
         inputs = select_inputs(ctx, self.spec.id)
         identity = ("spruce", __version__, self.spec.id, str(ctx.config.large_file_kb))
-        return Prepared(inputs=inputs, identity=identity)
+        return Prepared(inputs=inputs, identity=identity, per_file=True)
 
     async def execute(self, ctx: HookContext, prepared: Prepared, *, timeout: float) -> HookResult:
         started = time.monotonic()

@@ -43,11 +43,16 @@ def parse_mypy_json(result: ProcessResult, project: Path) -> list[Finding]:
     return findings
 
 
-def _python_executable(ctx: HookContext, python: Path) -> Sequence[str]:
+def _extra_args(ctx: HookContext, python: Path) -> Sequence[str]:
+    # mypy keeps its incremental cache in spruce's cache directory, never in the project: a warm
+    # run re-checks only changed modules and their dependents. Without a cache (--no-cache) it
+    # goes to the job's scratch directory and is removed with it.
+    state = ctx.state or ctx.scratch
+    args = ["--cache-dir", str(state / "mypy")]
     # mypy from spruce's environment must still see the project's installed packages.
     if python != ctx.env.python:
-        return ("--python-executable", str(ctx.env.python))
-    return ()
+        args += ["--python-executable", str(ctx.env.python)]
+    return args
 
 
 def prefer_stubs(inputs: tuple[str, ...]) -> tuple[str, ...]:
@@ -64,7 +69,7 @@ def mypy_hooks() -> dict[str, ToolHook]:
             spec=HOOKS_BY_ID["mypy"],
             args=("-O", "json", "--no-error-summary", "--no-color-output"),
             parse=parse_mypy_json,
-            extra_args=_python_executable,
+            extra_args=_extra_args,
             narrow=prefer_stubs,
             env_bound=True,
         )

@@ -28,6 +28,7 @@ from spruce.hooks.tool import env_fingerprint, output_tail, tool_env
 from spruce.workflow.catalog import install_hint, tool_python
 from spruce.workflow.definitions import HOOKS_BY_ID, HookSpec
 from spruce.workflow.process import ProcessResult, open_pipe, poll_pipe, run_process
+from spruce.workflow.selection import open_selector
 
 _PLUGIN: Final = "spruce_pytest_plugin"
 # The plugin runs inside the project's pytest and imports pytest, which spruce itself may lack:
@@ -72,6 +73,12 @@ class PytestHook:
         shutil.copyfile(_PLUGIN_SOURCE, ctx.scratch / f"{_PLUGIN}.py")
         env = tool_env()
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ctx.scratch), env.get("PYTHONPATH")]))
+        argv = list(prepared.identity[4:])
+        selector = open_selector(ctx, prepared)
+        if selector is not None:
+            extra_args, extra_env = selector.begin()
+            argv += extra_args
+            env.update(extra_env)
         read_fd, write_fd = open_pipe()
         env[_PLUGIN_FD_ENV] = str(write_fd)
         cases: list[TestCase] = []
@@ -87,7 +94,7 @@ class PytestHook:
                 tasks.start_soon(self._read_cases, ctx, read_fd, cases)
                 try:
                     result = await run_process(
-                        list(prepared.identity[4:]),
+                        argv,
                         cwd=ctx.project,
                         timeout=timeout,
                         env=env,
@@ -99,7 +106,8 @@ class PytestHook:
                     close_writer()
         finally:
             close_writer()
-        return _result(result, cases, timeout, time.monotonic() - started)
+        outcome = _result(result, cases, timeout, time.monotonic() - started)
+        return outcome if selector is None else selector.finish(outcome)
 
     async def _read_cases(self, ctx: HookContext, fd: int, cases: list[TestCase]) -> None:
         total: list[int | None] = [None]

@@ -35,7 +35,7 @@ from spruce.hooks.batches import (
 from spruce.workflow.catalog import install_hint, tool_python
 from spruce.workflow.definitions import HookSpec
 from spruce.workflow.process import ProcessResult, run_process
-from spruce.workflow.toolenv import ToolEnv
+from spruce.workflow.toolenv import ToolEnv, fingerprint
 
 Parser = Callable[[ProcessResult, Path], list[Finding]]
 _TAIL: Final = 2000
@@ -50,9 +50,8 @@ def tool_env() -> dict[str, str]:
 
 
 def env_fingerprint(env: ToolEnv) -> str:
-    """A hash of every distribution installed in an environment, for tools that import them."""
-    listing = "\n".join(f"{name}=={version}" for name, version in sorted(env.versions.items()))
-    return hashlib.blake2b(listing.encode(), digest_size=12).hexdigest()
+    """A hash of an environment's interpreter and installed distributions (cache keys)."""
+    return fingerprint(env)
 
 
 def version_at_least(version: str, since: str) -> bool:
@@ -125,13 +124,18 @@ class ToolHook:
         inputs = self.narrow(
             select_inputs(ctx, self.spec.id, suffixes=suffixes, exclude=self.exclude)
         )
-        fingerprint = env_fingerprint(ctx.env) if self.env_bound else ""
+        # The tool's own environment decides its result (plugins, the interpreter); a tool that
+        # imports the project's packages (mypy) also depends on the project's environment.
+        key = env_fingerprint(env)
+        if self.env_bound and ctx.env is not env:
+            key += "+" + env_fingerprint(ctx.env)
         if self.prelude:
-            fingerprint += "+" + hashlib.blake2b(self.prelude.encode(), digest_size=6).hexdigest()
+            key += "+" + hashlib.blake2b(self.prelude.encode(), digest_size=6).hexdigest()
         return Prepared(
             inputs=inputs,
-            identity=(__version__, self.spec.tool, version, fingerprint, *argv),
+            identity=(__version__, self.spec.tool, version, key, *argv),
             cacheable=not self.fixer,
+            per_file=self.splittable and not self.fixer,
             chunk_bytes=self.chunk_bytes if self.splittable else 0,
         )
 

@@ -49,6 +49,8 @@ class HookResult(msgspec.Struct, kw_only=True):
     findings_total: int  # every finding the tool reported
     findings_truncated: bool  # `findings` holds fewer than `findings_total`
     queued: float = 0.0  # seconds it waited for a CPU slot; `duration` is its running time
+    files_checked: int | msgspec.UnsetType = msgspec.UNSET  # file-local hooks only
+    files_cached: int | msgspec.UnsetType = msgspec.UNSET
 
 
 class PhaseResult(msgspec.Struct, kw_only=True):
@@ -91,6 +93,11 @@ class TestCounts(msgspec.Struct, kw_only=True):
     collection_errors: int  # modules that could not be collected (in `errors`, not `total`)
     cases: list[TestCaseResult]
     all_cases: list[TestCaseResult] | msgspec.UnsetType = msgspec.UNSET
+    # Test selection (absent with --no-cache): run this time, carried from earlier runs.
+    selected: int | msgspec.UnsetType = msgspec.UNSET
+    carried: int | msgspec.UnsetType = msgspec.UNSET
+    carried_from: str | msgspec.UnsetType | None = msgspec.UNSET
+    selection: str | msgspec.UnsetType = msgspec.UNSET  # "412 of 2,459 tests run; …"
 
 
 class Result(msgspec.Struct, kw_only=True):
@@ -158,6 +165,7 @@ class _Hook:
         "cached",
         "duration",
         "exit_code",
+        "file_counts",
         "findings",
         "findings_total",
         "id",
@@ -177,6 +185,7 @@ class _Hook:
         self.cached = False
         self.reason: str | None = None
         self.findings: list[dict[str, Any]] = []
+        self.file_counts: dict[str, int] = {}  # files_checked/files_cached of file-local hooks
         self.output_tail = ""
         self.findings_total = 0
         self.queued = 0.0
@@ -214,6 +223,7 @@ class ResultBuilder:
         self._tests_total: int | None = None
         self._tests_final = False
         self._cases: list[dict[str, Any]] = []
+        self._selection: dict[str, Any] = {}  # selected/carried/carried_from/selection
         self._failures: list[dict[str, Any]] = []
         self._modules = 0  # reports of whole modules (collection errors, skips): not tests
 
@@ -268,6 +278,7 @@ class ResultBuilder:
         ran = sum(self._tests[key] for key in _COUNTS if key != "collection_errors")
         tests["total"] = max(self._tests_total or 0, ran - self._modules)
         tests["cases"] = [dict(case) for case in self._failures]
+        tests.update(self._selection)
         if test_cases:
             tests["all_cases"] = [dict(case) for case in self._cases]
         return {
@@ -301,6 +312,7 @@ class ResultBuilder:
                     self._tests[key] = _int_or_none(data.get(key)) or 0
             self._tests_total = _int_or_none(data.get("total"))
             self._tests_final = True
+            self._selection = selection_fields(data)
 
     def _hook(self, event: Event) -> _Hook:
         data = event.data
@@ -323,6 +335,11 @@ class ResultBuilder:
         hook.queued = _float_or_none(data.get("queued")) or 0.0
         reason = data.get("reason")
         hook.reason = None if reason is None else str(reason)
+        hook.file_counts = {
+            name: count
+            for name in ("files_checked", "files_cached")
+            if (count := _int_or_none(data.get(name))) is not None
+        }
         details = data.get("details")
         hook.findings = [_finding(d) for d in details if isinstance(d, dict)] if details else []
         hook.output_tail = str(data.get("output_tail") or "")
@@ -408,6 +425,7 @@ def _phase_dict(phase: _Phase, now: float) -> dict[str, Any]:
                 "findings_total": hook.findings_total,
                 "findings_truncated": len(hook.findings) < hook.findings_total,
                 "queued": hook.queued,
+                **hook.file_counts,
             }
             for hook in phase.hooks.values()
         ],
@@ -463,3 +481,16 @@ def _float_or_none(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def selection_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """What test selection did, from the tests phase's end event (empty when it did not)."""
+    if "selected" not in data:
+        return {}
+    carried_from = data.get("carried_from")
+    return {
+        "selected": _int_or_none(data.get("selected")) or 0,
+        "carried": _int_or_none(data.get("carried")) or 0,
+        "carried_from": None if carried_from is None else str(carried_from),
+        "selection": str(data.get("selection") or ""),
+    }

@@ -48,6 +48,8 @@ def render_text(result: dict[str, Any]) -> str:
     ran_tests = any(p["name"] == "tests" and p["status"] != "skipped" for p in result["phases"])
     if tests["total"] or ran_tests:
         lines.append(tests_line(tests))
+        if tests.get("carried"):  # "412 of 2,459 tests run; 2,047 carried from job k3x9"
+            lines.append(f"  {tests['selection']}")
     lines.append(closing_line(result))
     return "\n".join(lines) + "\n"
 

@@ -26,10 +26,12 @@ from spruce.hooks.base import (
     keep_findings,
 )
 from spruce.hooks.batches import balanced_chunks, merge_results
-from spruce.workflow.cache import CONFIG_FILES, ResultCache, cache_key
+from spruce.workflow.cache import CONFIG_FILES, ResultCache, cache_env_values, cache_key
 from spruce.workflow.definitions import IN_PROCESS, PhaseName
+from spruce.workflow.perfile import answer_per_file, per_file_key
 from spruce.workflow.process import usable_cpus
 from spruce.workflow.scope import HookGate
+from spruce.workflow.selection import phase_fields
 
 _log: Final = logging.getLogger("spruce.workflow")
 
@@ -77,7 +79,7 @@ class JobContext:
             files = self.hooks.files
             self.config_digests = tuple(
                 (name, files.digest(name)) for name in CONFIG_FILES if (files.root / name).is_file()
-            ) or (("", ""),)
+            ) + cache_env_values(self.hooks.config.cache_env) or (("", ""),)
         return self.config_digests
 
 
@@ -103,8 +105,16 @@ def hook_data(
         "details": msgspec.to_builtins(result.findings),
         "details_truncated": len(result.findings) < result.findings_total,
         "changed_files": list(result.changed_files),
+        **_file_counts(result),
         "output_tail": result.output_tail,
     }
+
+
+def _file_counts(result: HookResult) -> dict[str, int]:
+    """`files_checked`/`files_cached` of a file-local hook (absent for the others)."""
+    if result.files_checked is None or result.files_cached is None:
+        return {}
+    return {"files_checked": result.files_checked, "files_cached": result.files_cached}
 
 
 def _end_event(status: str) -> E:
@@ -236,14 +246,40 @@ async def _answer(
                 for case in cached.test_cases:
                     await ctx.on_test_case(case, len(cached.test_cases))
             # The duration is this run's (the lookup and replay), not the one it took then.
-            return msgspec.structs.replace(cached, duration=clock.running())
+            return msgspec.structs.replace(
+                cached, duration=clock.running(), **_all_cached(prepared)
+            )
     timeout = ctx.config.hook_timeout_for(hook.spec.id)
-    result = keep_findings(
-        await _execute(job, ctx, hook, prepared, clock, timeout=timeout), ctx.config.max_findings
-    )
+    if key is not None and job.cache is not None and prepared.per_file:
+        result = await answer_per_file(
+            job.cache,
+            per_file_key(key_without_inputs(prepared, job), str(ctx.project)),
+            files,
+            prepared,
+            lambda part: _execute(job, ctx, hook, part, clock, timeout=timeout),
+        )
+        await clock.start()  # answered from the per-file results alone: it started, too
+    else:
+        result = await _execute(job, ctx, hook, prepared, clock, timeout=timeout)
+        if prepared.per_file:
+            result = msgspec.structs.replace(
+                result, files_checked=len(prepared.inputs), files_cached=0
+            )
+    result = keep_findings(result, ctx.config.max_findings)
     if key is not None and job.cache is not None:
         job.cache.put(key, result)
     return result
+
+
+def _all_cached(prepared: Prepared) -> dict[str, int]:
+    if not prepared.per_file:
+        return {}
+    return {"files_checked": 0, "files_cached": len(prepared.inputs)}
+
+
+def key_without_inputs(prepared: Prepared, job: JobContext) -> str:
+    """The hook's key minus its input files: what per-file results are stored under."""
+    return cache_key(prepared.identity, (), job.config_fingerprint())
 
 
 async def _execute(
@@ -462,7 +498,7 @@ class SuiteRun:
                     "phase": "tests",
                     "status": self.status,
                     "duration": _since(started),
-                    **self.counts(),
+                    **phase_fields(self.results, self.counts()),
                     **_skip_reason(self.status, self.results),
                 }
                 await self._job.publish(

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
@@ -41,6 +42,12 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("spruce")) / "results"
 
 
+def project_state_dir(cache_dir: Path, project: Path) -> Path:
+    """A project's directory for tools' incremental state (mypy's cache), beside the results."""
+    digest = hashlib.sha256(str(project).encode()).hexdigest()[:16]
+    return cache_dir / "state" / digest
+
+
 def cache_key(
     identity: Sequence[str],
     inputs: Iterable[tuple[str, str]],
@@ -49,6 +56,14 @@ def cache_key(
     """A hash of everything that decides a hook's result: (path, digest) pairs of its inputs."""
     document = json.dumps([list(identity), sorted(inputs), sorted(config)], separators=(",", ":"))
     return hashlib.sha256(document.encode()).hexdigest()
+
+
+def cache_env_values(names: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """The `cache_env` variables as key parts; an unset variable differs from an empty one."""
+    return tuple(
+        (f"env:{name}", "\0unset" if (value := os.environ.get(name)) is None else value)
+        for name in sorted(set(names))
+    )
 
 
 class ResultCache:
@@ -77,13 +92,30 @@ class ResultCache:
             result.status == "skipped" and result.exit_code is not None
         ):
             return
+        self.put_bytes(key, _encoder.encode(msgspec.structs.replace(result, cached=False)))
+
+    def get_bytes(self, key: str) -> bytes | None:
+        """A stored document of another kind (per-file results, a test map), or None."""
         path = self._path(key)
-        data = _encoder.encode(msgspec.structs.replace(result, cached=False))
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)
+        return data
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Store a document atomically: a reader sees the old one or the new one, never half."""
+        path = self._path(key)
         with contextlib.suppress(OSError):
             path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_suffix(f".{os.getpid()}.tmp")
-            temporary.write_bytes(data)
-            temporary.replace(path)  # atomic: concurrent runs never read half an entry
+            temporary = path.with_suffix(f".{os.getpid()}.{id(data)}.tmp")
+            try:
+                temporary.write_bytes(data)
+                temporary.replace(path)  # atomic: concurrent runs never read half an entry
+            finally:
+                temporary.unlink(missing_ok=True)
             self._written += len(data)
 
     def prune(self) -> None:
@@ -96,6 +128,12 @@ class ResultCache:
                 with contextlib.suppress(OSError):
                     stat = child.stat()
                     entries.append((stat.st_mtime, stat.st_size, child))
+        # A writer killed mid-write leaves its temporary file; an hour later it is litter.
+        with contextlib.suppress(OSError):
+            for child in self.directory.glob("*/*.tmp"):
+                with contextlib.suppress(OSError):
+                    if child.stat().st_mtime < time.time() - 3600:
+                        child.unlink()
         total = sum(size for _, size, _ in entries)
         for _, size, child in sorted(entries):
             if total <= self.max_bytes:

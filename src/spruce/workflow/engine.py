@@ -243,8 +243,9 @@ class WorkflowEngine:
         from spruce.hooks.base import HookContext
         from spruce.hooks.registry import hooks_for
         from spruce.workflow.actions import JobContext
-        from spruce.workflow.cache import ResultCache, default_cache_dir
+        from spruce.workflow.cache import ResultCache, default_cache_dir, project_state_dir
         from spruce.workflow.files import FileSet, discover_files
+        from spruce.workflow.selection import selection_settings
         from spruce.workflow.toolenv import tool_envs
 
         started = time.monotonic()
@@ -272,13 +273,27 @@ class WorkflowEngine:
             if phase != "code_cleaning" or self.options.fix:
                 plan[phase] = imported[phase] if phase in imported else hooks_for(phase, config)
         cache = None
+        state = None
         if not self.options.no_cache:
             cache = ResultCache(self.options.cache_dir or default_cache_dir())
+            state = project_state_dir(cache.directory, self.project)
         job = JobContext(
             bus=self.bus,
             job_id=self.job_id,
             hooks=HookContext(
-                project=self.project, files=files, config=config, env=env, own=own, scratch=scratch
+                project=self.project,
+                files=files,
+                config=config,
+                env=env,
+                own=own,
+                scratch=scratch,
+                state=state,
+                selection=selection_settings(
+                    cache,
+                    self.job_id,
+                    all_tests=self.options.all_tests,
+                    select_in_ci=config.select_tests,
+                ),
             ),
             plan=plan,
             cache=cache,

@@ -6,6 +6,7 @@ directory listing, no subprocess, so the result cache can key on them cheaply.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
@@ -23,10 +24,20 @@ class ToolEnv:
 
     python: Path
     versions: dict[str, str]
+    python_version: str = ""  # the interpreter's version (pyvenv.cfg of a venv, else sys.version)
 
     def version(self, package: str) -> str | None:
         """The installed version of a distribution, or None if it is missing."""
         return self.versions.get(normalise(package))
+
+
+def fingerprint(env: ToolEnv) -> str:
+    """A hash of the interpreter (path and version) and every distribution installed in it."""
+    listing = "\n".join(
+        [str(env.python), env.python_version]
+        + [f"{name}=={version}" for name, version in sorted(env.versions.items())]
+    )
+    return hashlib.blake2b(listing.encode(), digest_size=12).hexdigest()
 
 
 def normalise(name: str) -> str:
@@ -45,13 +56,32 @@ def project_python(project: Path) -> Path | None:
 
 def tool_envs(project: Path) -> tuple[ToolEnv, ToolEnv]:
     """(the project's environment, spruce's own): equal when the project has no `.venv`."""
-    own = ToolEnv(python=Path(sys.executable), versions=_scan(_own_site_dirs()))
+    own = ToolEnv(
+        python=Path(sys.executable), versions=_scan(_own_site_dirs()), python_version=sys.version
+    )
     venv_python = project_python(project)
     if venv_python is None:
         return own, own
     venv = project / ".venv"
     site_dirs = [*venv.glob("lib/python3*/site-packages"), venv / "Lib" / "site-packages"]
-    return ToolEnv(python=venv_python, versions=_scan(site_dirs)), own
+    env = ToolEnv(python=venv_python, versions=_scan(site_dirs), python_version=_venv_version(venv))
+    return env, own
+
+
+def _venv_version(venv: Path) -> str:
+    """The venv's interpreter version from `pyvenv.cfg` (no subprocess), with the real path of
+    its interpreter: a venv re-created with another Python changes one or the other."""
+    try:
+        text = (venv / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    fields = dict(
+        (key.strip(), value.strip())
+        for key, _, value in (line.partition("=") for line in text.splitlines())
+    )
+    version = fields.get("version_info") or fields.get("version") or "?"
+    executable = fields.get("executable") or fields.get("home") or ""
+    return f"{version} {executable}"
 
 
 def _own_site_dirs() -> list[Path]:

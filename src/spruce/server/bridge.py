@@ -66,6 +66,7 @@ class BridgeLimits:
     close_timeout: float = 5.0
     stall_timeout: float = 20.0  # a socket that takes nothing this long is a slow consumer (4008)
     replay_page: int = 64  # events a replay reads at a time: what a stalled replay holds
+    replay_reads: int = 4  # replay pages read at once, whatever the number of clients joining
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ class EventBusWebSocketBridge:
         self._rejected = 0
         self._slow = 0
         self._routed = 0
+        # Pages read but not yet sent are what 1,000 clients joining at once would pile up.
+        self._replay_reads = asyncio.Semaphore(self.limits.replay_reads)
 
     # lifecycle -----------------------------------------------------------------------------
 
@@ -218,7 +221,21 @@ class EventBusWebSocketBridge:
             if self._firehose:
                 item: _FireItem = (cursor, event.job_id, event.seq, _with_cursor(cursor, event))
                 for client in list(self._firehose):
-                    self._offer(client, item)
+                    self._push_fire(client, item)
+
+    def _push_fire(self, client: _FireClient, item: _FireItem) -> None:
+        """As `_push`: sent from this task when the client is ready, else queued."""
+        ready = client.live and client.sender is None and not client.items
+        if not ready or client.sent is not None or client.close_code is not None:
+            self._offer(client, item)
+            return
+        try:
+            sent = _send_now(client.ws, item[3])
+        except Exception as exc:
+            self._stop(client, *_failure(exc))
+            return
+        if not sent:
+            self._offer(client, item)
 
     async def _resync(self) -> None:
         """A safety net: live job clients behind the log (an event the bus never handed over,
@@ -457,15 +474,18 @@ class EventBusWebSocketBridge:
             raise _Stalled from None
 
     async def _read(self, read: Callable[[], Awaitable[_R]]) -> _R:
-        """A log read, tried again after a failure or two before _StoreUnavailable."""
+        """A log read (one of `replay_reads` at a time), tried again after a failure or two
+        before _StoreUnavailable."""
         for delay in _STORE_RETRY_DELAYS:
             try:
-                return await read()
+                async with self._replay_reads:
+                    return await read()
             except StoreError as exc:
                 _log.info("event log read failed, trying again in %ss: %s", delay, exc)
             await asyncio.sleep(delay)
         try:
-            return await read()
+            async with self._replay_reads:
+                return await read()
         except StoreError as exc:
             raise _StoreUnavailable(str(exc)) from None
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -41,12 +43,6 @@ async def idle_client(port: int, path: str) -> asyncio.StreamWriter:
     return writer
 
 
-async def wait_until_only(bridge: EventBusWebSocketBridge, firehose: int) -> None:
-    async with asyncio.timeout(60):  # a bound for the test, not a timing assertion
-        while bridge.stats().firehose_clients > firehose:
-            await asyncio.sleep(0.1)
-
-
 async def publish_backlog(served: Served) -> None:
     bus = served.services.bus
     for index in range(BACKLOG):
@@ -57,43 +53,43 @@ async def publish_backlog(served: Served) -> None:
     await bus.flush()
 
 
+@contextlib.asynccontextmanager
+async def idle_clients(tmp_path: Path, path: str) -> AsyncIterator[Served]:
+    """A server on a SQLite log with a big backlog, and IDLE clients of `path` that never read."""
+    limits = BridgeLimits(stall_timeout=1.0, close_timeout=1.0)
+    async with (
+        open_services(store_url=f"sqlite://{tmp_path / 'events.db'}") as services,
+        serve_in_process(services, limits=limits) as served,
+    ):
+        await publish_backlog(served)
+        idlers = [await idle_client(served.port, path) for _ in range(IDLE)]
+        try:
+            yield served
+        finally:
+            for writer in idlers:
+                writer.close()
+
+
+async def wait_until_gone(bridge: EventBusWebSocketBridge, *, leaving: int) -> None:
+    """Until only `leaving` clients are left; every idle one must have been closed 4008."""
+    async with asyncio.timeout(60):  # a bound for the test, not a timing assertion
+        while bridge.stats().firehose_clients + bridge.stats().job_clients > leaving:
+            await asyncio.sleep(0.1)
+    stats = bridge.stats()
+    assert stats.slow_consumer_closes >= IDLE and stats.queued == 0
+
+
 async def test_firehose_clients_that_never_read_are_closed_4008_and_readers_get_everything(
     tmp_path: Path,
 ) -> None:
-    limits = BridgeLimits(stall_timeout=1.0, close_timeout=1.0)
-    async with (
-        open_services(store_url=f"sqlite://{tmp_path / 'events.db'}") as services,
-        serve_in_process(services, limits=limits) as served,
-    ):
-        await publish_backlog(served)
-        bridge: EventBusWebSocketBridge = served.app.state.bridge
-        idlers = [await idle_client(served.port, "/ws/progress?after=0") for _ in range(IDLE)]
-        try:
-            async with connect(f"{served.ws}/ws/progress?after=0", max_size=2**20) as ws:
-                reading = await read_all(ws, limit=BACKLOG)
-                assert [m["data"]["index"] for m in reading.messages] == list(range(BACKLOG))
-                await wait_until_only(bridge, firehose=1)  # the reader alone is left
-            stats = bridge.stats()
-            assert stats.slow_consumer_closes >= IDLE and stats.queued == 0
-        finally:
-            for writer in idlers:
-                writer.close()
+    async with idle_clients(tmp_path, "/ws/progress?after=0") as served:
+        reader = connect(f"{served.ws}/ws/progress?after=0", max_size=2**20)
+        async with reader as ws:
+            reading = await read_all(ws, limit=BACKLOG)
+            assert [m["data"]["index"] for m in reading.messages] == list(range(BACKLOG))
+            await wait_until_gone(served.app.state.bridge, leaving=1)  # the reader is left
 
 
-async def test_a_job_follower_that_never_reads_is_closed_4008(tmp_path: Path) -> None:
-    limits = BridgeLimits(stall_timeout=1.0, close_timeout=1.0)
-    async with (
-        open_services(store_url=f"sqlite://{tmp_path / 'events.db'}") as services,
-        serve_in_process(services, limits=limits) as served,
-    ):
-        await publish_backlog(served)
-        bridge: EventBusWebSocketBridge = served.app.state.bridge
-        idlers = [await idle_client(served.port, "/ws/progress/big") for _ in range(IDLE)]
-        try:
-            async with asyncio.timeout(60):
-                while bridge.stats().job_clients:
-                    await asyncio.sleep(0.1)
-            assert bridge.stats().slow_consumer_closes >= IDLE
-        finally:
-            for writer in idlers:
-                writer.close()
+async def test_job_followers_that_never_read_are_closed_4008(tmp_path: Path) -> None:
+    async with idle_clients(tmp_path, "/ws/progress/big") as served:
+        await wait_until_gone(served.app.state.bridge, leaving=0)

@@ -7,7 +7,8 @@ that every client got every event in order, and prints p50/p99 delivery latency 
 publish time on both) and server memory per connection (RSS after gc, at steady state once every
 client joined), per round and as medians over rounds with ratios spruce/peer.
 
-spruce serves from a SQLite log (the default store) holding a backlog of `--backlog` events of
+spruce serves from a SQLite log (the default store; `--store memory` for the in-process one, as
+the bench measured before the idle clients came) holding a backlog of `--backlog` events of
 another job (~430 bytes each). Once the following clients joined, `--idle` more clients open
 `/ws/progress?after=0` (the dashboard's firehose, so the whole backlog is replayed to each) and
 never read a byte; they stay connected while the events go out. Server memory per idle client
@@ -129,7 +130,7 @@ class Probe:
         return out
 
 
-async def serve_spruce(port: int, events: int, rate: float, backlog: int) -> None:
+async def serve_spruce(port: int, events: int, rate: float, backlog: int, store: str) -> None:
     from spruce.container import open_services
     from spruce.events import WorkflowEvent
     from spruce.server import listen
@@ -137,7 +138,8 @@ async def serve_spruce(port: int, events: int, rate: float, backlog: int) -> Non
     from spruce.server.bridge import BridgeLimits
 
     with tempfile.TemporaryDirectory(prefix="spruce-fanout-") as tmp:
-        async with open_services(store_url=f"sqlite://{tmp}/events.db") as services:
+        url = f"sqlite://{tmp}/events.db" if store == "sqlite" else "memory://"
+        async with open_services(store_url=url) as services:
             bus = services.bus
             for i in range(backlog):  # a finished job: what a firehose replay from 0 sends
                 last = i == backlog - 1
@@ -209,7 +211,7 @@ def serve(args: argparse.Namespace) -> None:
         tracemalloc.start(1)
     kind, port = args.serve[0], int(args.serve[1])
     if kind == "spruce":
-        asyncio.run(serve_spruce(port, args.events, args.rate, args.backlog))
+        asyncio.run(serve_spruce(port, args.events, args.rate, args.backlog, args.store))
     else:
         asyncio.run(serve_peer(port, args.events, args.rate))
 
@@ -302,7 +304,7 @@ async def run_one(name: str, args: argparse.Namespace) -> Outcome:
 
     port = free_port()
     argv = [sys.executable, __file__, "--serve", name, str(port), "--events", str(args.events),
-            "--rate", str(args.rate), "--backlog", str(args.backlog),
+            "--rate", str(args.rate), "--backlog", str(args.backlog), "--store", args.store,
             *(["--trace"] if args.trace else [])]  # fmt: skip
     proc = subprocess.Popen(argv, start_new_session=True)
     try:
@@ -430,6 +432,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--idle", type=int, default=1000, help="idle firehose clients (spruce)")
     parser.add_argument("--backlog", type=int, default=1000, help="events in spruce's log first")
+    parser.add_argument("--store", choices=("sqlite", "memory"), default="sqlite")
     parser.add_argument(
         "--trace",
         action="store_true",

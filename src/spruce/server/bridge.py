@@ -378,7 +378,8 @@ class EventBusWebSocketBridge:
     async def _close(self, ws: WebSocket, code: int, reason: str) -> None:
         # A client that never reads keeps the socket unwritable: give up after a grace period
         # (its buffers are bounded) rather than hold the task forever.
-        with contextlib.suppress(WebSocketDisconnect, WebSocketDisconnected, OSError, TimeoutError):
+        # RuntimeError: the server closed the socket itself (WebSocketDisconnected is one).
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
             async with asyncio.timeout(self.limits.close_timeout):
                 await ws.close(code, reason)
 
@@ -472,6 +473,10 @@ class EventBusWebSocketBridge:
         except TimeoutError:
             self._slow += 1
             raise _Stalled from None
+        except WebSocketDisconnected:
+            raise
+        except RuntimeError as exc:
+            raise _gone(exc) from exc
 
     async def _read(self, read: Callable[[], Awaitable[_R]]) -> _R:
         """A log read (one of `replay_reads` at a time), tried again after a failure or two
@@ -510,8 +515,18 @@ def _send_now(ws: WebSocket, text: str) -> bool:
         send.send(None)
     except StopIteration:
         return True
+    except WebSocketDisconnected:
+        raise
+    except RuntimeError as exc:
+        raise _gone(exc) from exc
     send.close()
     return False
+
+
+def _gone(exc: RuntimeError) -> WebSocketDisconnected:
+    """A send the server refused because it closed the socket itself (a keepalive ping went
+    unanswered): the client is gone, not the server broken."""
+    return WebSocketDisconnected(str(exc))
 
 
 def _failure(exc: Exception) -> tuple[int, str]:

@@ -34,7 +34,9 @@ def spruce_rate(events: int, url: str) -> float:
                 start = time.perf_counter()
                 for i in range(events):
                     await bus.publish(
-                        WorkflowEvent.HOOK_COMPLETED, job_id="bench", step_id="fast_hooks/x",
+                        WorkflowEvent.HOOK_COMPLETED,
+                        job_id="bench",
+                        step_id="fast_hooks/x",
                         data={"hook": "x", "i": i},
                     )
                 await bus.flush(timeout=120)
@@ -105,8 +107,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    results: dict[str, list[float]] = {"spruce+sqlite": [], "spruce+memory": [], "blinker": [],
-                                       "pyee": []}
+    results: dict[str, list[float]] = {
+        "spruce+sqlite": [],
+        "spruce+memory": [],
+        "blinker": [],
+        "pyee": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for round_no in range(args.rounds):
             db = Path(tmp) / f"bench{round_no}.db"
@@ -123,7 +129,10 @@ def main() -> None:
     print(f"  ratio spruce+sqlite / blinker: {sqlite / medians['blinker']:.2f}")
     print(f"  ratio spruce+sqlite / pyee:    {sqlite / medians['pyee']:.2f}")
     target = 100_000
-    print(f"  target >= {target:,} events/s with SQLite: {'met' if sqlite >= target else 'NOT met'}")
+    print(
+        f"  target >= {target:,} events/s with SQLite:",
+        "met" if sqlite >= target else "NOT met",
+    )
 
 
 if __name__ == "__main__":

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from spruce.bus import WorkflowEventBus
+from spruce.errors import StoreError, StoreUnavailableError
 from spruce.events import Event, WorkflowEvent
 from spruce.store import EventLog, open_store
 from spruce.store.memory import MemoryEventLog
@@ -199,3 +201,89 @@ async def test_a_tailing_bus_delivers_events_another_process_stored_once_each(
     finally:
         for log in logs:
             await log.aclose()
+
+
+class _RefusingLog(MemoryEventLog):
+    """A log that refuses every append, for good (as a read-only file does) or for a while."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+        self.tries = 0
+
+    async def append(self, events: Sequence[Event]) -> None:
+        self.tries += 1
+        raise self.error
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("lasting", [True, False])
+async def test_a_refusal_spills_the_job_and_names_the_cause_once_waiting_cannot_help(
+    tmp_path: Path, lasting: bool
+) -> None:
+    error = (
+        StoreError("events.db: attempt to write a readonly database")
+        if lasting
+        else StoreUnavailableError("disk full: events.db (database or disk is full)")
+    )
+    log = _RefusingLog(error)
+    bus = WorkflowEventBus(log, retry_window=1.0, spill_dir=tmp_path / "spill")
+    await bus.start()
+    seen: list[Event] = []
+    bus.subscribe(None, seen.append)
+    try:
+        await bus.publish(WorkflowEvent.WORKFLOW_SESSION_INITIALIZING, job_id="j", data={})
+        with pytest.raises(StoreUnavailableError) as raised:
+            await bus.flush()
+        await bus.publish(WorkflowEvent.WORKFLOW_FAILED, job_id="j", data={"status": "error"})
+        with pytest.raises(StoreUnavailableError):
+            await bus.flush()
+    finally:
+        await bus.aclose()
+    message = str(raised.value)
+    assert message.startswith("event log unavailable: ")
+    assert str(error) in message and f"spruce import {bus.spill_path}" in message
+    assert bus.log_unavailable.is_set() and seen == []
+    assert bus.spill_path is not None
+    assert [json.loads(line)["seq"] for line in bus.spill_path.read_text().splitlines()] == [1, 2]
+    assert (log.tries == 1) is lasting, "a lasting refusal is not retried; a passing one is"
+
+
+@pytest.mark.timeout(30)
+async def test_a_job_ended_by_a_reaper_while_its_runner_lives_keeps_its_own_events_for_import(
+    tmp_path: Path,
+) -> None:
+    from spruce.store.spill import import_spill
+
+    log = MemoryEventLog()
+    bus = WorkflowEventBus(log, spill_dir=tmp_path / "spill")
+    await bus.start()
+    try:
+        await bus.publish(WorkflowEvent.WORKFLOW_SESSION_INITIALIZING, job_id="j", data={})
+        await bus.flush()
+        reaped = Event(
+            event=WorkflowEvent.WORKFLOW_FAILED,
+            job_id="j",
+            seq=2,
+            timestamp=0.0,
+            data={"status": "error", "reaped": True},
+        )
+        await log.append([reaped])  # another host's judge thought this runner gone
+        await bus.publish(WorkflowEvent.HOOK_STARTED, job_id="j", data={})
+        with pytest.raises(StoreUnavailableError, match="another process ended the job"):
+            await bus.flush()
+        await bus.publish(WorkflowEvent.WORKFLOW_COMPLETED, job_id="j", data={"status": "passed"})
+        with pytest.raises(StoreUnavailableError):
+            await bus.flush()
+    finally:
+        await bus.aclose()
+    assert bus.spill_path is not None
+    await import_spill(log, bus.spill_path)
+    stored = await log.read("j")
+    assert [(e.seq, e.event) for e in stored] == [
+        (1, WorkflowEvent.WORKFLOW_SESSION_INITIALIZING),
+        (2, WorkflowEvent.HOOK_STARTED),
+        (3, WorkflowEvent.WORKFLOW_COMPLETED),
+    ]
+    record = await log.get_job("j")
+    assert record is not None and record.status == "passed"

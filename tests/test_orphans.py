@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from spruce.container import open_services
+from spruce.errors import StoreError
 from spruce.events import WorkflowEvent
-from spruce.orphans import end_orphaned_jobs, runner_identity
+from spruce.orphans import LivenessJudge, end_orphaned_jobs, runner_identity
 from spruce.store import EventLog
+from spruce.store.memory import MemoryEventLog
 
 PROJECTS = Path(__file__).parent / "resources" / "projects"
 
@@ -135,3 +137,64 @@ def test_watch_ends_a_job_whose_spruce_run_was_killed_9(tmp_path: Path) -> None:
         check=True,
     )
     assert [(j["job_id"], j["status"]) for j in json.loads(listed.stdout)] == [("victim", "error")]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _FlakyLog(MemoryEventLog):
+    """A memory log whose reads fail while `down` is set, as during a Redis outage."""
+
+    down = False
+
+    async def heartbeat(self, runner: str) -> int | None:
+        if self.down:
+            raise StoreError("the log is unreachable")
+        return await super().heartbeat(runner)
+
+
+@pytest.mark.anyio
+async def test_another_host_s_runner_is_gone_only_after_a_window_of_seen_standstill() -> None:
+    elsewhere = {"host": f"not-{runner_identity()['host']}", "pid": 7}
+    log, clock = _FlakyLog(), _Clock()
+    judge = LivenessJudge(log, window=30.0, clock=clock)
+    for job_id in ("beating", "still", "never"):
+        await open_job(log, job_id, elsewhere)
+    await log.beat("beating", 1)
+    await log.beat("still", 1)
+
+    async def gone() -> list[str]:
+        running = [job for job in await log.list_jobs() if job.status == "running"]
+        return sorted(job.job_id for job in await judge.gone(running))
+
+    for step in range(1, 7):  # 60 s of looks every 10 s: only the heartbeat that stood still
+        clock.now += 10
+        await log.beat("beating", 1 + step)
+        assert await gone() == ([] if step < 4 else ["still"])
+
+    # An outage: the runner cannot beat and this judge cannot read. Nothing it saw before
+    # counts afterwards, however long the outage lasted.
+    judge = LivenessJudge(log, window=30.0, clock=clock)
+    assert await gone() == []
+    log.down = True
+    for _ in range(10):
+        clock.now += 10
+        with pytest.raises(StoreError):
+            await gone()
+    log.down = False
+    clock.now += 10
+    assert await gone() == []  # the first look after the outage starts a new window
+    clock.now += 10
+    assert await gone() == []
+    clock.now += 100  # a long gap between two looks (this process slept): nothing seen then
+    assert await gone() == []
+    for _ in range(2):
+        clock.now += 10
+        assert await gone() == []
+    clock.now += 10
+    assert await gone() == ["beating", "still"]  # neither moved for a whole window of looks

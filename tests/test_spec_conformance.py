@@ -231,9 +231,16 @@ def test_a_run_with_findings_exits_1_with_a_stream_and_document_that_keep_the_sp
     assert names[-1] == "workflow_failed"
     cleaning = [e for e in standard_run.events if e["step_id"] == "code_cleaning"]
     assert [e["event"] for e in cleaning] == ["code_cleaning_completed"]
-    assert standard_run.document["tests"] == {
+    tests = dict(standard_run.document["tests"])
+    (case,) = tests.pop("cases")
+    assert tests == {
         "passed": 1, "failed": 1, "skipped": 0, "errors": 0, "total": 2,
+        "xfailed": 0, "xpassed": 0, "collection_errors": 0,
     }  # fmt: skip
+    # §6 round 2: the failed case by nodeid, at the failing line, with a short traceback.
+    assert case["nodeid"].startswith("tests/test_tool.py::")
+    assert (case["outcome"], case["path"]) == ("failed", "tests/test_tool.py")
+    assert case["longrepr"] and len(case["longrepr"]) <= 5000
     cases = [e for e in standard_run.events if e["event"] == "test_case_completed"]
     assert [c["step_id"].startswith("tests/tests/test_tool.py::") for c in cases] == [True] * 2
 

@@ -1,5 +1,10 @@
 """WorkflowEventBus: sequence each event, append it to the log, then fan it out to subscribers.
 
+A batch the log refuses for a while (a full disk) is kept, with everything published after it,
+and retried with backoff; only stored events reach subscribers. Past the retry window the job's
+events go to a spill file that `spruce import` loads later, and `flush` raises
+StoreUnavailableError naming the cause and the file.
+
 Committed events land in one bounded ring; every subscriber reads the ring from its own position
 in its own task, so a slow or stuck subscriber only falls behind (and, past the ring, loses
 events that are counted) while the publisher and the other subscribers go on.
@@ -13,19 +18,23 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, Final, Self
 
 import anyio
 import msgspec
 
-from spruce.errors import StoreError
+from spruce.errors import SequenceConflictError, StoreError, StoreUnavailableError
 from spruce.events import Event, WorkflowEvent, check_job_id, encode_event
+from spruce.heartbeat import HEARTBEAT_EVERY, JobHeartbeats
 from spruce.store.base import EventLog, follow_job, tail_all
+from spruce.store.spill import SpillKeeper
 
 Handler = Callable[[Event], None] | Callable[[Event], Awaitable[None]]
 
 _log: Final = logging.getLogger("spruce.bus")
-_APPEND_RETRIES: Final = (0.05, 0.2, 1.0)
+_BACKOFF: Final = (0.05, 2.0)  # first and longest pause between two tries of a refused batch
+RETRY_WINDOW: Final = 60.0  # how long a refused batch is retried before it is spilled
 _MAX_CALL_BATCH: Final = 4096
 
 
@@ -110,14 +119,25 @@ class WorkflowEventBus:
         ring_size: int = 65_536,
         max_pending: int = 65_536,
         handler_timeout: float = 5.0,
+        retry_window: float = RETRY_WINDOW,
+        spill_dir: Path | None = None,
+        heartbeat_every: float = HEARTBEAT_EVERY,
     ) -> None:
         self.log = log
         self.handler_timeout = handler_timeout
+        self.retry_window = retry_window
+        # Set once a batch was refused for longer than the retry window and had to be spilled.
+        self.log_unavailable = asyncio.Event()
+        self._spill = SpillKeeper(spill_dir, stem="events")
+        self._spilled_jobs: set[str] = set()
+        self._outage_cause = ""
+        self.heartbeats = JobHeartbeats(log, every=heartbeat_every)  # of the jobs it opened
         self._ring_size = ring_size
         self._max_pending = max_pending
         self._ring: list[Event] = []
         self._ring_base = 0
         self._pending: list[Event] = []
+        self._inflight: list[Event] = []  # the batch the committer is storing now
         self._has_pending = asyncio.Event()
         self._has_room = asyncio.Event()
         self._has_room.set()
@@ -141,11 +161,15 @@ class WorkflowEventBus:
         """Start the committer; publishing before this raises."""
         if self._committer is None:
             self._committer = asyncio.create_task(self._commit_loop(), name="spruce-bus-commit")
+            self.heartbeats.start()
 
     async def aclose(self, *, timeout: float = 10.0) -> None:
-        """Store what is pending, let subscribers catch up, then stop every task."""
+        """Store what is pending, let subscribers catch up, then stop every task.
+
+        A refused batch still has its retry window; what is left unstored after it is spilled.
+        """
         with contextlib.suppress(TimeoutError, StoreError):
-            await self.flush(timeout=timeout)
+            await self.flush(timeout=timeout + self.retry_window)
         await self._drain_subscribers(timeout=min(timeout, 3.0))
         for sub in list(self._subs.values()):
             self.unsubscribe(sub)
@@ -155,6 +179,17 @@ class WorkflowEventBus:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._tailer = self._committer = None
+        await self.heartbeats.aclose()
+        leftover, self._inflight, self._pending = self._inflight + self._pending, [], []
+        if leftover:
+            self._outage_cause = self._outage_cause or "the event log did not take them in time"
+            self._write_spill(leftover)
+        self._spill.close()
+
+    @property
+    def spill_path(self) -> Path | None:
+        """The file holding the events the log refused past the retry window, if any."""
+        return self._spill.path
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -231,6 +266,9 @@ class WorkflowEventBus:
             last = await self.log.last_seq(job_id)
             self._seqs.setdefault(job_id, last)
             self._local_jobs.add(job_id)
+            if last == 0 and event_type is WorkflowEvent.WORKFLOW_SESSION_INITIALIZING:
+                # The first beat goes before the opening event: a stored job always has one.
+                await self.heartbeats.begin(job_id)
         while len(self._pending) >= self._max_pending:
             self._has_room.clear()
             await self._has_room.wait()
@@ -257,12 +295,13 @@ class WorkflowEventBus:
 
     publish_async = publish
 
-    async def flush(self, *, timeout: float = 10.0) -> None:
+    async def flush(self, *, timeout: float | None = None) -> None:
         """Wait until every published event is stored and handed to subscribers.
 
-        Raises StoreError if the log refused events since the last flush.
+        Raises StoreError if the log refused events since the last flush (StoreUnavailableError
+        when they had to be spilled).  The default timeout outlasts the retry window.
         """
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout if timeout is not None else self.retry_window + 10.0):
             await self._idle.wait()
         error, self._log_error = self._log_error, None
         if error is not None:
@@ -319,23 +358,104 @@ class WorkflowEventBus:
             self._pending = []
             self._has_pending.clear()
             self._has_room.set()
-            await self._append(batch)
-            self._deliver(batch)
+            self._inflight = batch
+            stored = await self._store(batch)
+            self._inflight = []
+            for event in stored:
+                if event.is_end:
+                    self.heartbeats.ended(event.job_id)
+            self._deliver(stored)
             if not self._pending:
                 self._idle.set()
 
-    async def _append(self, batch: list[Event]) -> None:
-        for delay in (*_APPEND_RETRIES, None):
+    async def _store(self, batch: list[Event]) -> list[Event]:
+        """Append the batch, retrying a refusal until the window closes; the stored events.
+
+        While this waits, later events queue behind it (publish blocks past max_pending), so
+        the log receives every job's events in order or not at all.
+        """
+        if self._spilled_jobs:  # once a job's events are spilled, the rest follow them there
+            self._write_spill([e for e in batch if e.job_id in self._spilled_jobs])
+            batch = [e for e in batch if e.job_id not in self._spilled_jobs]
+        if not batch:
+            return []
+        deadline = time.monotonic() + self.retry_window
+        delay = _BACKOFF[0]
+        refused_since: float | None = None
+        while True:
             try:
                 await self.log.append(batch)
-                return
+            except SequenceConflictError:
+                return await self._store_per_job(batch)
             except Exception as exc:  # the log's failure must not kill the committer
-                if delay is None:
-                    self._log_errors += len(batch)
-                    self._log_error = StoreError(f"event log {self.log.url} failed: {exc}")
-                    _log.error("event log refused %d events: %s", len(batch), exc)
-                    return
+                if isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailableError):
+                    self._give_up(batch, exc)  # a read-only or corrupt file: waiting won't help
+                    return []
+                if refused_since is None:
+                    refused_since = time.monotonic()
+                    _log.warning(
+                        "event log %s refused %d events (%s); holding them and retrying for up"
+                        " to %.0fs",
+                        self.log.url,
+                        len(batch),
+                        exc,
+                        self.retry_window,
+                    )
+                if time.monotonic() + delay > deadline:
+                    self._give_up(batch, exc)
+                    return []
                 await asyncio.sleep(delay)
+                delay = min(delay * 2, _BACKOFF[1])
+                continue
+            if refused_since is not None:
+                _log.warning(
+                    "event log %s takes events again after %.1fs",
+                    self.log.url,
+                    time.monotonic() - refused_since,
+                )
+            return batch
+
+    async def _store_per_job(self, batch: list[Event]) -> list[Event]:
+        """Another process wrote at some job's seqs: store the other jobs' events.  A job this
+        bus runs was ended by a reaper that thought it gone: its own events go to the spill
+        file, whose import puts them in place of that end.  Any other job's are refused (a
+        racing reaper), and its seq is read afresh before its next event."""
+        by_job: dict[str, list[Event]] = {}
+        for event in batch:
+            by_job.setdefault(event.job_id, []).append(event)
+        refused: set[str] = set()
+        for job_id, events in by_job.items():
+            try:
+                await self.log.append(events)
+            except Exception as exc:
+                refused.add(job_id)
+                if isinstance(exc, SequenceConflictError) and job_id in self.heartbeats:
+                    self._give_up(events, exc)
+                    continue
+                self._log_errors += len(events)
+                self._log_error = StoreError(f"event log {self.log.url} refused: {exc}")
+                self._seqs.pop(job_id, None)
+                _log.error("event log refused %d events of job %s: %s", len(events), job_id, exc)
+        return [event for event in batch if event.job_id not in refused]
+
+    def _give_up(self, batch: list[Event], exc: Exception) -> None:
+        cause = str(exc) if isinstance(exc, StoreUnavailableError) else f"{self.log.url}: {exc}"
+        if isinstance(exc, SequenceConflictError):
+            cause = f"another process ended the job in {self.log.url} ({exc})"
+        self._outage_cause = cause
+        _log.error("event log unavailable: %s; the jobs' events go to a spill file", cause)
+        self._spilled_jobs.update(e.job_id for e in batch)
+        for job_id in self._spilled_jobs:
+            self.heartbeats.abandon(job_id)
+        self._write_spill(batch)
+        self.log_unavailable.set()
+
+    def _write_spill(self, events: list[Event]) -> None:
+        if events:
+            self._log_errors += len(events)
+            self._spill.keep([encode_event(event) for event in events])
+            cause = f"event log unavailable: {self._outage_cause}"
+            self._log_error = StoreUnavailableError(cause + self._spill.describe(self.log.url))
 
     def _deliver(self, events: Sequence[Event]) -> None:
         self._ring.extend(events)

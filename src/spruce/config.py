@@ -52,6 +52,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     large_file_kb: Annotated[int, msgspec.Meta(gt=0)] = 500
     # Run the test suite beside the read-only checks once no phase before it writes files.
     start_tests_early: bool = True
+    # Run the hooks of the project's .pre-commit-config.yaml instead of the built-in checks.
+    pre_commit: bool = False
+    # Findings kept per hook in its events and reports; the others are counted, never hidden.
+    max_findings: Annotated[int, msgspec.Meta(gt=0)] = 10_000
     hooks: dict[str, HookConfig] = msgspec.field(default_factory=dict)
     custom: tuple[CustomHook, ...] = ()
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from spruce.bus import Handler, WorkflowEventBus
+from spruce.bus import RETRY_WINDOW, Handler, WorkflowEventBus
+from spruce.errors import UsageError
+from spruce.heartbeat import HEARTBEAT_EVERY
+from spruce.orphans import LIVENESS_WINDOW, LivenessJudge, end_orphaned_jobs
 from spruce.store import EventLog, open_store, resolve_store_url
 from spruce.subscribers.logger import EventLogger
 from spruce.subscribers.metrics import MetricsCollector
@@ -37,7 +41,40 @@ class Services:
     log: EventLog
     bus: WorkflowEventBus
     metrics: MetricsCollector
+    judge: LivenessJudge
     progress: WorkflowProgressMonitor | None = None
+
+
+@dataclass(frozen=True)
+class Windows:
+    """How long spruce waits out each fault, in seconds (see docs/reliability.md)."""
+
+    retry: float = RETRY_WINDOW  # a refused batch is retried this long, then spilled
+    liveness: float = LIVENESS_WINDOW  # a heartbeat standing still this long: runner gone
+    heartbeat: float = HEARTBEAT_EVERY  # a running job's heartbeat moves this often
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Windows:
+        """SPRUCE_RETRY_WINDOW, SPRUCE_LIVENESS_WINDOW and SPRUCE_HEARTBEAT_EVERY, if set."""
+        defaults = cls()
+        return cls(
+            retry=_seconds(environ, "SPRUCE_RETRY_WINDOW", defaults.retry),
+            liveness=_seconds(environ, "SPRUCE_LIVENESS_WINDOW", defaults.liveness),
+            heartbeat=_seconds(environ, "SPRUCE_HEARTBEAT_EVERY", defaults.heartbeat),
+        )
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    text = environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{name}={text!r} is not a number of seconds") from None
+    if not 0 < value < 86_400:
+        raise UsageError(f"{name} must be between 0 and 86400 seconds")
+    return value
 
 
 @contextlib.asynccontextmanager
@@ -57,10 +94,11 @@ async def open_services(
     `end_orphans_every`, running jobs whose runner died are ended that often (seconds).
     """
     url = resolve_store_url(store_url)
+    windows = Windows.from_environ(os.environ)
     log = open_store(url)
     await log.open()
     try:
-        bus = WorkflowEventBus(log)
+        bus = WorkflowEventBus(log, retry_window=windows.retry, heartbeat_every=windows.heartbeat)
         await bus.start()
         try:
             metrics = MetricsCollector()
@@ -71,13 +109,25 @@ async def open_services(
             if follow_other_processes:
                 bus.tail_log(after=await log.head())
             monitor = _start_progress(bus, progress) if progress else None
+            judge = LivenessJudge(log, window=windows.liveness)
             reaper = (
-                asyncio.create_task(_end_orphans(bus, end_orphans_every), name="spruce-orphans")
+                asyncio.create_task(
+                    # Several looks per window, so that the judge sees the heartbeat move.
+                    _end_orphans(bus, judge, min(end_orphans_every, windows.liveness / 4)),
+                    name="spruce-orphans",
+                )
                 if end_orphans_every
                 else None
             )
             try:
-                yield Services(store_url=url, log=log, bus=bus, metrics=metrics, progress=monitor)
+                yield Services(
+                    store_url=url,
+                    log=log,
+                    bus=bus,
+                    metrics=metrics,
+                    judge=judge,
+                    progress=monitor,
+                )
             finally:
                 if reaper is not None:
                     reaper.cancel()
@@ -99,12 +149,10 @@ def _start_progress(bus: WorkflowEventBus, view: ProgressView) -> WorkflowProgre
     return monitor
 
 
-async def _end_orphans(bus: WorkflowEventBus, every: float) -> None:
-    from spruce.orphans import end_orphaned_jobs
-
+async def _end_orphans(bus: WorkflowEventBus, judge: LivenessJudge, every: float) -> None:
     while True:
         try:
-            await end_orphaned_jobs(bus)
+            await end_orphaned_jobs(bus, judge=judge)
         except Exception as exc:  # housekeeping must never take the process down
             logging.getLogger("spruce.orphans").warning("checking for orphaned jobs: %s", exc)
         await asyncio.sleep(every)

@@ -5,7 +5,9 @@ SpruceError
 │   └── ConfigError       an invalid [tool.spruce] key or value, named
 ├── EventDecodeError      untrusted JSON that is not a valid event
 ├── StoreError            the event log could not be opened, read or written
-│   └── StoreURLError     a --store URL no backend understands
+│   ├── StoreURLError     a --store URL no backend understands
+│   ├── StoreUnavailableError  the log cannot take writes for now (a full disk)
+│   └── SequenceConflictError  an event's seq does not continue its job as stored
 ├── UnknownJobError       no job with that id in the event log
 ├── JobExistsError        a job id that is already taken
 └── CursorReset           the cursor points at events retention removed
@@ -36,6 +38,14 @@ class StoreError(SpruceError):
 
 class StoreURLError(StoreError, UsageError):
     """A store URL that names no known backend or is malformed."""
+
+
+class StoreUnavailableError(StoreError):
+    """The log cannot take writes for a while (a full disk); the message names the cause."""
+
+
+class SequenceConflictError(StoreError):
+    """The log holds other events at these seqs: retrying the same events can never succeed."""
 
 
 class UnknownJobError(SpruceError):

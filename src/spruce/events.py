@@ -112,6 +112,8 @@ def decode_event(raw: bytes | str) -> Event:
         return _decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise EventDecodeError(f"not a valid spruce event: {exc}") from None
+    except RecursionError:  # msgspec's answer to JSON nested deeper than the stack allows
+        raise EventDecodeError("not a valid spruce event: JSON nested too deeply") from None
 
 
 def is_valid_job_id(job_id: str) -> bool:

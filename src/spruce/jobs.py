@@ -17,6 +17,7 @@ from spruce.workflow.process import usable_cpus
 if TYPE_CHECKING:
     from spruce.container import Services
     from spruce.workflow.engine import WorkflowEngine
+    from spruce.workflow.scope import HookGate
 
 _ALPHABET: Final = string.ascii_lowercase + string.digits
 _START_TIMEOUT: Final = 30.0
@@ -72,6 +73,7 @@ class JobRunner:
         self._engines: dict[str, WorkflowEngine] = {}
         self._tasks: dict[str, asyncio.Task[object]] = {}
         self._claimed: set[str] = set()
+        self._log_watch: asyncio.Task[None] | None = None
 
     async def start(
         self,
@@ -82,6 +84,7 @@ class JobRunner:
         fix: bool = False,
         no_cache: bool = False,
         fail_fast: bool = False,
+        gate: HookGate | None = None,
     ) -> str:
         """Validate, start the job in the background, return its id once its first event is
         stored. UsageError (one clear sentence) for an unknown workflow, a project that does not
@@ -99,12 +102,14 @@ class JobRunner:
                 f"{self.max_running} jobs are already running here; start this one when one ends"
             )
         job_id = await self._claim(job_id)
+        if self._log_watch is None:
+            self._log_watch = asyncio.create_task(self._stop_all_when_log_fails())
         engine = WorkflowEngine(
             self._services.bus,
             job_id=job_id,
             project=path,
             workflow=definition,
-            options=RunOptions(fix=fix, no_cache=no_cache, fail_fast=fail_fast),
+            options=RunOptions(fix=fix, no_cache=no_cache, fail_fast=fail_fast, gate=gate),
         )
         self._engines[job_id] = engine
         task = asyncio.create_task(engine.run(), name=f"spruce-job-{job_id}")
@@ -134,7 +139,16 @@ class JobRunner:
 
     async def aclose(self) -> None:
         """Cancel every running job and wait for their end events."""
+        if self._log_watch is not None:
+            self._log_watch.cancel()
         await asyncio.gather(*(self.cancel(job_id) for job_id in self.running()))
+
+    async def _stop_all_when_log_fails(self) -> None:
+        """A log that refused events past its retry window stops the jobs running here: their
+        events go to a spill file, and running on would only pile more up there."""
+        await self._services.bus.log_unavailable.wait()
+        for engine in list(self._engines.values()):
+            engine.cancel("the event log is unavailable")
 
     async def _claim(self, job_id: str | None) -> str:
         """Reserve a free job id (checked against this runner and the event log)."""

@@ -38,7 +38,7 @@ DEFECTS = [
         "failing_test",
         "tests",
         "tests/pytest",
-        ("tests/test_calc.py", 8, 1, "test-failed", "pytest"),
+        ("tests/test_calc.py", 9, 1, "test-failed", "pytest"),
     ),
 ]
 

@@ -69,6 +69,7 @@ async def wait_until_ended(
     *,
     limit_s: float = 110.0,
     progress_seen: list[float] | None = None,
+    detail: str = "full",
 ) -> dict[str, Any]:
     """The job's result document once it ends, calling wait_for_job as an agent would.
 
@@ -83,7 +84,7 @@ async def wait_until_ended(
         while True:
             result = await client.call_tool(
                 "wait_for_job",
-                {"job_id": job_id, "timeout_s": 20},
+                {"job_id": job_id, "timeout_s": 20, "detail": detail},
                 progress_callback=on_progress if progress_seen is not None else None,
             )
             document = structured(result)

@@ -30,12 +30,24 @@ class ScriptedRunner:
     tests: int = 5
     pause: float = 0.0
     hold: bool = False
+    findings: int = 1  # ruff-check's findings (kept in its end event)
+    reported: int | None = None  # how many ruff-check reported, when more than were kept
+    failing_tests: int = 0  # the first tests fail (at line 10 + their number)
     started: list[str] = field(default_factory=list)
+    options: list[dict[str, bool]] = field(default_factory=list)
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _release: asyncio.Event = field(default_factory=asyncio.Event)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
-    async def start(self, project: str, *, workflow: str = "standard_quality") -> str:
+    async def start(
+        self,
+        project: str,
+        *,
+        workflow: str = "standard_quality",
+        fix: bool = False,
+        no_cache: bool = False,
+        fail_fast: bool = False,
+    ) -> str:
         if workflow != "standard_quality":
             raise UsageError(f"unknown workflow {workflow!r}")
         job_id = f"scripted-{next(self._ids)}"
@@ -46,10 +58,11 @@ class ScriptedRunner:
             workflow=workflow,
             project=project,
             spruce_version="0",
-            options={"fix": False, "fail_fast": False, "no_cache": False},
+            options={"fix": fix, "fail_fast": fail_fast, "no_cache": no_cache},
         )
         await self.bus.flush()
         self.started.append(job_id)
+        self.options.append({"fix": fix, "no_cache": no_cache, "fail_fast": fail_fast})
         self._tasks[job_id] = asyncio.create_task(self._run(job_id, workflow))
         return job_id
 
@@ -134,6 +147,7 @@ class ScriptedRunner:
                 "tool": "ruff",
             }
             failed = hook == "ruff-check"
+            details = [{**finding, "line": line} for line in range(2, self.findings + 2) if failed]
             await self._publish(
                 job_id,
                 WorkflowEvent.HOOK_FAILED if failed else WorkflowEvent.HOOK_COMPLETED,
@@ -143,10 +157,12 @@ class ScriptedRunner:
                 status="failed" if failed else "passed",
                 duration=0.01,
                 exit_code=1 if failed else 0,
-                findings=1 if failed else 0,
+                findings=self.reported or len(details),
+                findings_total=self.reported or len(details),
+                findings_truncated=(self.reported or 0) > len(details),
                 cached=False,
                 reason=None,
-                details=[finding] if failed else [],
+                details=details,
                 details_truncated=False,
             )
         await self._publish(
@@ -168,20 +184,31 @@ class ScriptedRunner:
         )
         for done in range(1, self.tests + 1):
             nodeid = f"tests/test_x.py::test_{done}"
+            failed = done <= self.failing_tests
             await self._publish(
                 job_id,
                 WorkflowEvent.TEST_CASE_COMPLETED,
                 f"tests/{nodeid}",
                 nodeid=nodeid,
-                outcome="passed",
+                outcome="failed" if failed else "passed",
                 duration=0.001,
                 path="tests/test_x.py",
-                line=done,
-                message=None,
+                line=10 + done if failed else done,
+                message="assert 1 == 2" if failed else None,
+                longrepr=f"tests/test_x.py:{10 + done}: in test_{done}\n  assert 1 == 2"
+                if failed
+                else None,
+                when="call",
                 done=done,
                 total=self.tests,
             )
-        counts = {"passed": self.tests, "failed": 0, "skipped": 0, "errors": 0, "total": self.tests}
+        counts = {
+            "passed": self.tests - self.failing_tests,
+            "failed": self.failing_tests,
+            "skipped": 0,
+            "errors": 0,
+            "total": self.tests,
+        }
         await self._publish(
             job_id,
             WorkflowEvent.HOOK_COMPLETED,

@@ -79,3 +79,39 @@ async def test_list_hooks_shows_every_builtin_hook_and_the_projects_choices(tmp_
     }
     assert enabled["vulture"] is False and enabled["mypy"] is True
     assert outside.is_error and "outside the allowed roots" in error_text(outside)
+
+
+async def test_run_workflow_takes_hooks_skip_files_and_changed(tmp_path: Path) -> None:
+    from tests.cli.git_support import git, git_sample
+
+    project = git_sample("lint", tmp_path)  # tool.py: an unused import
+    (project / "other.py").write_text("import sys\n")
+    async with memory_services() as services:
+        runner = JobRunner(services, roots=[tmp_path])
+        try:
+            async with mcp_client(services, runner, roots=[tmp_path]) as client:
+
+                async def run(**arguments: object) -> dict[str, dict[str, object]]:
+                    started = await client.call_tool(
+                        "run_workflow", {"project": str(project), "workflow": "fast", **arguments}
+                    )
+                    job_id = structured(started)["job_id"]
+                    done = await client.call_tool(
+                        "wait_for_job", {"job_id": job_id, "timeout_s": 50}
+                    )
+                    document = structured(done)
+                    return {h["id"]: h for p in document["phases"] for h in p["hooks"]}
+
+                only = await run(hooks=["ruff-check"], files=["other.py"])
+                changed = await run(changed="HEAD", skip=["codespell"])
+                unknown = await client.call_tool(
+                    "run_workflow", {"project": str(project), "skip": ["ruff-chek"]}
+                )
+        finally:
+            await runner.aclose()
+    assert [f["path"] for f in only["ruff-check"]["findings"]] == ["other.py"]  # type: ignore[attr-defined]
+    assert only["ruff-format"]["reason"] == "not chosen by --hook"
+    assert [f["path"] for f in changed["ruff-check"]["findings"]] == ["other.py"]  # type: ignore[attr-defined]
+    assert changed["codespell"]["reason"] == "skipped by --skip"
+    assert "unknown hook id 'ruff-chek'" in error_text(unknown)
+    assert git(project, "status", "--short").split() == ["??", "other.py"]

@@ -32,8 +32,9 @@ TOOLS = {
     "list_jobs",
     "cancel_job",
     "list_hooks",
+    "get_findings",
 }
-READERS = {"get_job", "wait_for_job", "get_job_events", "list_jobs", "list_hooks"}
+READERS = {"get_job", "wait_for_job", "get_job_events", "list_jobs", "list_hooks", "get_findings"}
 
 
 async def test_tools_have_typed_parameters_and_object_output_schemas() -> None:
@@ -276,7 +277,9 @@ async def test_each_job_is_a_resource_holding_its_result_document() -> None:
         async with mcp_client(services, runner) as client:
             job_id = structured(await client.call_tool("run_workflow", {"project": "/p"}))["job_id"]
             document = structured(
-                await client.call_tool("wait_for_job", {"job_id": job_id, "timeout_s": 10})
+                await client.call_tool(
+                    "wait_for_job", {"job_id": job_id, "timeout_s": 10, "detail": "full"}
+                )
             )
             templates = (await client.list_resource_templates()).resource_templates
             contents = (await client.read_resource(f"spruce://jobs/{job_id}")).contents

@@ -104,7 +104,7 @@ async def test_stdio_server_runs_the_sample_project_finding_what_spruce_run_find
         # The same project from a terminal, into the same event log, while the agent is connected.
         from_terminal = await anyio.to_thread.run_sync(spruce_run_json, project, store_url)
         seen_by_agent = structured(
-            await client.call_tool("get_job", {"job_id": from_terminal["job_id"]})
+            await client.call_tool("get_job", {"job_id": from_terminal["job_id"], "detail": "full"})
         )
         listed = structured(await client.call_tool("list_jobs", {}))["jobs"]
 

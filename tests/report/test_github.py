@@ -31,7 +31,7 @@ def test_every_finding_is_annotated_and_the_closing_line_ends_the_output() -> No
         "::error file=src/demo/app.py,line=12,col=12,title=return-value (mypy)::"
         'Incompatible return value type (got "str", expected "int")\n'
         "::error file=tests/test_app.py,line=7,col=1,title=test-failed (pytest)::assert 1 == 2\n"
-        "2 passed, 3 failed, 1 skipped in 2.42s\n"
+        "6 hooks: 2 passed, 3 failed, 1 skipped in 2.42s\n"
     )
 
 

@@ -66,11 +66,11 @@ def test_each_test_case_is_a_testcase_when_the_document_lists_them() -> None:
     assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("10", "4", "2")
 
 
-def test_without_cases_failing_tests_come_from_the_pytest_findings() -> None:
+def test_without_every_case_the_failed_tests_are_listed_by_nodeid_and_line() -> None:
     root = parse(render("junit", build_result(events())))
     tests = next(s for s in root.findall("testsuite") if s.get("name") == "tests")
-    names = [(c.get("classname"), c.get("name")) for c in tests.findall("testcase")]
-    assert names == [("spruce.tests", "pytest"), ("tests.test_app", "line 7")]
+    cases = [(c.get("classname"), c.get("name"), c.get("line")) for c in tests.findall("testcase")]
+    assert cases == [("spruce.tests", "pytest", None), ("tests.test_app", "test_broken", "7")]
 
 
 def test_errors_and_timeouts_are_errors_and_control_characters_are_dropped() -> None:

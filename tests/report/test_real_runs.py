@@ -100,4 +100,4 @@ def test_github_annotations_of_a_real_run(tmp_path: Path) -> None:
     assert run.returncode == 1, run.stderr
     lines = run.stdout.splitlines()
     assert "::error file=tool.py,line=1,col=8,title=F401 (ruff)::`os` imported but unused" in lines
-    assert re.fullmatch(r"\d+ passed, 2 failed, \d+ skipped in \d+\.\d\ds", lines[-1])
+    assert re.fullmatch(r"\d+ hooks: \d+ passed, 2 failed, \d+ skipped in \d+\.\d\ds", lines[-1])

@@ -38,8 +38,35 @@ def hook(hook_id: str, status: str, duration: float, **fields: Any) -> dict[str,
         "cached": False,
         "reason": None,
         "findings": [],
+        "output_tail": "",
     }
-    return {**base, **fields}
+    merged = {**base, **fields}
+    merged.setdefault("findings_total", len(merged["findings"]))
+    merged.setdefault("findings_truncated", False)
+    return merged
+
+
+NO_TESTS: dict[str, Any] = {
+    "passed": 0,
+    "failed": 0,
+    "skipped": 0,
+    "errors": 0,
+    "total": 0,
+    "xfailed": 0,
+    "xpassed": 0,
+    "collection_errors": 0,
+    "cases": [],
+}
+BROKEN_CASE: dict[str, Any] = {
+    "nodeid": "tests/test_app.py::test_broken",
+    "outcome": "failed",
+    "duration": 0.01,
+    "path": "tests/test_app.py",
+    "line": 7,
+    "message": "assert 1 == 2\nwhere 1 = add(0, 1)",
+    "longrepr": None,
+    "when": "call",
+}
 
 
 def test_a_finished_job_folds_into_the_spec_document() -> None:
@@ -87,8 +114,9 @@ def test_a_finished_job_folds_into_the_spec_document() -> None:
                 "hooks": [hook("pytest", "failed", 0.8, exit_code=1, findings=[PYTEST_FAIL])],
             },
         ],
-        "tests": {"passed": 2, "failed": 1, "skipped": 1, "errors": 0, "total": 4},
-    }
+        "tests": {**NO_TESTS, "passed": 2, "failed": 1, "skipped": 1, "total": 4,
+                  "cases": [BROKEN_CASE]},
+    }  # fmt: skip
 
 
 def test_a_running_job_shows_the_phases_so_far_and_its_running_hooks() -> None:
@@ -111,13 +139,16 @@ def test_a_running_job_shows_the_phases_so_far_and_its_running_hooks() -> None:
         hook("bandit", "running", 0.0, exit_code=None),
     ]
     assert doc["duration"] == pytest.approx(0.09)
-    assert doc["tests"] == {"passed": 0, "failed": 0, "skipped": 0, "errors": 0, "total": 0}
+    assert doc["tests"] == NO_TESTS
 
 
 def test_tests_are_counted_live_before_the_test_phase_ends() -> None:
     cut = index_of(E.TEST_CASE_COMPLETED, "tests/tests/test_app.py::TestUi::test_skip") + 1
     doc = build_result(events()[:cut])
-    assert doc["tests"] == {"passed": 1, "failed": 1, "skipped": 1, "errors": 0, "total": 4}
+    assert doc["tests"] == {
+        **NO_TESTS,
+        **{"passed": 1, "failed": 1, "skipped": 1, "total": 4, "cases": [BROKEN_CASE]},
+    }
     pytest_hook = doc["phases"][-1]["hooks"][0]
     assert (pytest_hook["id"], pytest_hook["status"]) == ("pytest", "running")
 
@@ -248,24 +279,18 @@ def test_an_error_status_in_the_data_wins_over_the_event_kind() -> None:
     assert doc["phases"][1] == {"name": "config", "status": "error", "duration": 0.0, "hooks": []}
 
 
-def test_test_cases_are_listed_only_when_asked_for() -> None:
+def test_failed_cases_are_always_listed_and_every_case_only_when_asked_for() -> None:
     stream = events()
-    assert "cases" not in build_result(stream)["tests"]
-    cases = build_result(stream, test_cases=True)["tests"]["cases"]
+    assert "all_cases" not in build_result(stream)["tests"]
+    assert build_result(stream)["tests"]["cases"] == [BROKEN_CASE]
+    cases = build_result(stream, test_cases=True)["tests"]["all_cases"]
     assert [(c["nodeid"], c["outcome"]) for c in cases] == [
         ("tests/test_app.py::test_add", "passed"),
         ("tests/test_app.py::test_broken", "failed"),
         ("tests/test_app.py::TestUi::test_skip", "skipped"),
         ("tests/test_app.py::test_sub", "passed"),
     ]
-    assert cases[1] == {
-        "nodeid": "tests/test_app.py::test_broken",
-        "outcome": "failed",
-        "duration": 0.01,
-        "path": "tests/test_app.py",
-        "line": 7,
-        "message": "assert 1 == 2\nwhere 1 = add(0, 1)",
-    }
+    assert cases[1] == BROKEN_CASE
 
 
 def test_the_document_converts_into_the_typed_description() -> None:
@@ -305,7 +330,7 @@ def test_an_empty_stream_gives_an_empty_running_document() -> None:
         "status": "running",
         "duration": 0.0,
         "phases": [],
-        "tests": {"passed": 0, "failed": 0, "skipped": 0, "errors": 0, "total": 0},
+        "tests": NO_TESTS,
     }
 
 

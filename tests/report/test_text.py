@@ -29,14 +29,16 @@ def test_the_summary_of_a_failing_job() -> None:
         "  pytest               failed       0.80s  1 finding\n"
         "    tests/test_app.py:7:1 test-failed assert 1 == 2\n"
         "tests: 2 passed, 1 failed, 1 skipped, 0 errors of 4\n"
-        "2 passed, 3 failed, 1 skipped in 2.42s\n"
+        "6 hooks: 2 passed, 3 failed, 1 skipped in 2.42s\n"
     )
 
 
 def test_the_closing_line_of_a_running_and_of_a_cancelled_job() -> None:
     cut = index_of(E.HOOK_STARTED, "comprehensive_hooks/bandit") + 1
     running = build_result(events()[:cut])
-    assert closing_line(running) == "1 passed, 1 failed, 1 skipped, 2 running in 0.09s (running)"
+    assert closing_line(running) == (
+        "5 hooks: 1 passed, 1 failed, 1 skipped, 2 running in 0.09s (running)"
+    )
     cancelled = (
         *FAILING_JOB[:cut],
         Step(
@@ -53,7 +55,9 @@ def test_the_closing_line_of_a_running_and_of_a_cancelled_job() -> None:
         ),
     )
     doc = build_result(events(cancelled))
-    assert closing_line(doc) == "1 passed, 1 failed, 1 skipped, 2 errors in 0.50s (cancelled)"
+    assert closing_line(doc) == (
+        "5 hooks: 1 passed, 1 failed, 1 skipped, 2 errors in 0.50s (cancelled)"
+    )
 
 
 def test_a_job_that_ran_no_hook_says_so() -> None:

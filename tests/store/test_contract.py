@@ -6,7 +6,13 @@ import asyncio
 
 import pytest
 
-from spruce.errors import CursorReset, StoreError, UnknownJobError, UsageError
+from spruce.errors import (
+    CursorReset,
+    SequenceConflictError,
+    StoreError,
+    UnknownJobError,
+    UsageError,
+)
 from spruce.events import Event, WorkflowEvent
 from spruce.store import EventLog, Retention, follow_all, follow_job
 from tests.store.conftest import Reopen, job_events, make_event
@@ -183,3 +189,44 @@ async def test_gc_by_age_removes_only_jobs_started_before_the_cutoff(log: EventL
 async def test_a_malformed_firehose_cursor_is_a_usage_error(log: EventLog) -> None:
     with pytest.raises(UsageError):
         await log.read_all(after="not-a-cursor!")
+
+
+async def test_a_job_s_heartbeat_is_seen_by_every_handle_until_it_is_forgotten(
+    log: EventLog, reopen: Reopen
+) -> None:
+    other = await reopen()
+    assert await other.heartbeat("job-a") is None
+    await log.beat("job-a", 1)
+    await log.beat("job-b", 7)
+    assert await other.heartbeat("job-a") == 1
+    await log.beat("job-a", 2)
+    assert await other.heartbeat("job-a") == 2
+    await log.beat("job-a", None)
+    assert await other.heartbeat("job-a") is None
+    assert await other.heartbeat("job-b") == 7
+
+
+async def test_reopening_removes_only_a_job_s_last_end_event_and_lets_it_go_on(
+    log: EventLog, reopen: Reopen
+) -> None:
+    await log.append(job_events("j", 5))  # seq 1..5, the end at 5
+    with pytest.raises(SequenceConflictError):
+        await log.reopen("j", 4)  # not its last event
+    await log.reopen("j", 5)
+    other = await reopen()
+    record = await other.get_job("j")
+    assert record is not None and (record.status, record.last_seq, record.ended_at) == (
+        "running",
+        4,
+        None,
+    )
+    with pytest.raises(SequenceConflictError):
+        await log.reopen("j", 4)  # not an end event
+    await log.append([make_event("j", 5), make_event("j", 6, WorkflowEvent.WORKFLOW_COMPLETED)])
+    assert [e.seq for e in await other.read("j")] == [1, 2, 3, 4, 5, 6]
+    assert [e.event for e in await other.read("j", after=4)] == [
+        WorkflowEvent.HOOK_STARTED,
+        WorkflowEvent.WORKFLOW_COMPLETED,
+    ]
+    record = await other.get_job("j")
+    assert record is not None and record.status == "passed"

@@ -127,7 +127,7 @@ async def test_the_summary_lists_findings_and_ends_with_the_closing_line(
         'Incompatible return value type (got "str", expected "int")\n'
         "tests/pytest: 1 finding\n"
         "  tests/test_app.py:7:1 test-failed assert 1 == 2\n"
-        "2 passed, 3 failed, 1 skipped in 2.42s"
+        "6 hooks: 2 passed, 3 failed, 1 skipped in 2.42s"
     )
 
 

@@ -44,6 +44,7 @@ async def test_an_unchanged_rerun_is_answered_from_the_cache(tmp_path: Path) -> 
         "fast_hooks/merge-conflict",
         "fast_hooks/large-files",
         "fast_hooks/codespell",
+        "fast_hooks/ruff-format",  # ruff formats the Python blocks of Markdown files too
         "tests/pytest",
     }
     assert cached(events3)["comprehensive_hooks/mypy"] and cached(events3)["fast_hooks/ruff-check"]

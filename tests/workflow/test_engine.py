@@ -77,11 +77,13 @@ async def test_a_failing_test_fails_its_phase_and_the_job(tmp_path: Path) -> Non
     pytest_end = hook_ends(events)["tests/pytest"]
     assert pytest_end.event.value == "hook_failed"
     finding = pytest_end.data["details"][0]
+    # The failing assert's line, not the def's; the message names the test.
     assert (finding["path"], finding["line"], finding["code"]) == (
         "tests/test_calc.py",
-        8,
+        9,
         "test-failed",
     )
+    assert finding["message"].startswith("tests/test_calc.py::test_add_wrong: assert")
 
 
 async def test_defects_fail_their_phase_events(tmp_path: Path) -> None:

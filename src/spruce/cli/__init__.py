@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from spruce import __version__
 EXIT_OK: Final = 0
 EXIT_FINDINGS: Final = 1
 EXIT_USAGE: Final = 2
+EXIT_EVENTS_SPILLED: Final = 3  # the run ended, but some events wait in a spill file for import
 EXIT_INTERRUPTED: Final = 130
 EXIT_BROKEN_PIPE: Final = 141  # 128 + SIGPIPE, what a shell reports for `spruce events J | head`
 
@@ -32,6 +32,9 @@ _COMMANDS: Final = {
     "watch": "log",
     "gc": "log",
     "import": "transfer",
+    "install": "install",
+    "uninstall": "install",
+    "completion": "completion",
 }
 
 
@@ -47,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spruce",
         description="Run a Python project's quality workflow and watch every step live.",
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"spruce {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
@@ -54,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in dict.fromkeys(_COMMANDS.values()):
         module: CommandModule = importlib.import_module(f"spruce.cli.{module_name}")
         module.add_parsers(commands)
+    for command in commands.choices.values():
+        # An abbreviation would run something else than was typed (`--skip` as `--skip-hooks`).
+        command.allow_abbrev = False
+        command.add_argument(
+            "-v",
+            "--verbose",
+            dest="command_verbose",
+            action="count",
+            default=0,
+            help="more log output",
+        )
     return parser
 
 
@@ -64,8 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    import logging  # not at the top: `spruce --help` stays fast
+
     logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
+        level=logging.WARNING - 10 * min(args.verbose + args.command_verbose, 2),
         format="spruce: %(levelname)s: %(name)s: %(message)s",
     )
     from spruce.errors import SpruceError, UsageError

@@ -144,15 +144,20 @@ async def _end_if_orphaned(store: str | None, job_id: str, *, every: float = 2.0
     import asyncio
 
     from spruce.container import open_services
-    from spruce.orphans import end_orphan, runner_is_gone
+    from spruce.errors import StoreError
+    from spruce.orphans import end_orphan
 
     async with open_services(store_url=store) as services:
         while True:
             await asyncio.sleep(every)
-            job = await services.log.get_job(job_id)
-            if job is None or job.status != "running":
-                return
-            if await runner_is_gone(services.log, job):
+            try:
+                job = await services.log.get_job(job_id)
+                if job is None or job.status != "running":
+                    return
+                gone = await services.judge.is_gone(job)
+            except StoreError:
+                continue  # the judge forgot what it saw; it looks again once the log answers
+            if gone:
                 await end_orphan(services.bus, job)
                 return
 
@@ -207,6 +212,14 @@ def _print_event(event: Event, *, as_json: bool) -> None:
         f"#{event.seq:<5} {clock} {event.event.value:<32} {event.step_id or '-'}  {detail}",
         flush=True,
     )
+    # The tool's own words explain an error, a timeout or a failure without findings; with
+    # findings they only repeat them (`--json` has every tail).
+    tail = data.get("output_tail")
+    unexplained = data.get("status") in ("error", "timeout") or (
+        data.get("status") == "failed" and not data.get("findings")
+    )
+    if unexplained and isinstance(tail, str) and tail.strip():
+        print("       output:", *("       | " + line for line in tail.splitlines()), sep="\n")
 
 
 def _exit_code_of(last: Event | None) -> int:

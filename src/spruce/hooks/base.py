@@ -16,7 +16,10 @@ from spruce.workflow.toolenv import ToolEnv
 
 Severity = Literal["error", "warning", "info"]
 HookStatus = Literal["passed", "failed", "fixed", "skipped", "error", "timeout"]
-MAX_DETAILS: Final = 1000
+OUTPUT_TAIL_BYTES: Final = 8192  # how much of a tool's output a hook result keeps
+# Findings kept per hook (in its result, its end event and the cache); the rest are counted.
+DEFAULT_MAX_FINDINGS: Final = 10_000
+_MAX_LONGREPR: Final = 4096
 
 
 class Finding(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,17 +34,48 @@ class Finding(msgspec.Struct, frozen=True, kw_only=True):
     tool: str
 
 
+Outcome = Literal["passed", "failed", "skipped", "error", "xfailed", "xpassed"]
+
+
 class TestCase(msgspec.Struct, frozen=True, kw_only=True):
-    """One test's result, as pytest reported it."""
+    """One test's result, as pytest reported it.
+
+    `line` is where a failure was raised in the project (else the test's `def`); `longrepr` is
+    pytest's short traceback of a failure, bounded; `when` is `collect` for a module that could
+    not be collected or was skipped whole (not a test: counted, but not in the total).
+    """
 
     __test__ = False  # not a pytest test class
 
     nodeid: str
-    outcome: Literal["passed", "failed", "skipped", "error"]
+    outcome: Outcome
     duration: float
     path: str
     line: int | None
     message: str | None
+    longrepr: str | None = None
+    when: str = "call"
+
+
+def count_outcomes(cases: Sequence[TestCase]) -> dict[str, int]:
+    """The tests phase's end counts, as pytest counts them; a module that could not be
+    collected is an error and one skipped whole is a skip, but neither is in `total`."""
+    counts = dict.fromkeys(("passed", "failed", "skipped", "errors", "xfailed", "xpassed"), 0)
+    modules = collection_errors = 0
+    for case in cases:
+        counts["errors" if case.outcome == "error" else case.outcome] += 1
+        modules += case.when == "collect"
+        collection_errors += case.when == "collect" and case.outcome == "error"
+    counts["total"] = len(cases) - modules
+    counts["collection_errors"] = collection_errors
+    return counts
+
+
+def bounded_longrepr(text: str) -> str:
+    """A traceback cut to its last few KB, where the failure is."""
+    if len(text) <= _MAX_LONGREPR:
+        return text
+    return "…" + text[-_MAX_LONGREPR:]
 
 
 class HookResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,6 +89,23 @@ class HookResult(msgspec.Struct, frozen=True, kw_only=True):
     test_cases: tuple[TestCase, ...] = ()
     cached: bool = False
     duration: float = 0.0
+    output_tail: str = ""  # the end of what the tool printed (stdout, then stderr), bounded
+    # how many findings the tool reported, when `findings` holds fewer (see `keep_findings`)
+    reported: int | None = None
+
+    @property
+    def findings_total(self) -> int:
+        """Every finding the tool reported, also those not kept."""
+        return len(self.findings) if self.reported is None else self.reported
+
+
+def keep_findings(result: HookResult, limit: int) -> HookResult:
+    """The result with at most `limit` findings kept, the others counted in `findings_total`."""
+    if len(result.findings) <= limit:
+        return result
+    return msgspec.structs.replace(
+        result, findings=result.findings[:limit], reported=result.findings_total
+    )
 
 
 TestCaseSink = Callable[[TestCase, int | None], Awaitable[None]]
@@ -129,3 +180,11 @@ def relative(project: Path, path: str) -> str:
         except ValueError:
             return candidate.as_posix()
     return candidate.as_posix().removeprefix("./")
+
+
+def bounded_tail(text: str, *, limit: int = OUTPUT_TAIL_BYTES) -> str:
+    """The last `limit` bytes of `text` in UTF-8, cut at a character boundary."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    return data[-limit:].decode("utf-8", "ignore")

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from spruce.hooks.base import HookResult
+from spruce.hooks.base import HookResult, bounded_tail
 
 # Linux counts each argument's bytes, its NUL and its pointer against ARG_MAX, environment too.
 _POINTER: Final = 8
@@ -107,7 +107,9 @@ def merge_results(
         status=worst.status,
         exit_code=worst.exit_code,
         findings=tuple(findings),
+        reported=sum(part.findings_total for part in parts),
         reason=reason,
         changed_files=tuple(changed),
         duration=duration,
+        output_tail=bounded_tail("\n".join(part.output_tail for part in parts if part.output_tail)),
     )

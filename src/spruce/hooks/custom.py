@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from spruce import __version__
 from spruce.config import CustomHook
 from spruce.hooks.base import HookContext, HookResult, Prepared, select_inputs
-from spruce.hooks.tool import output_tail, tool_env
+from spruce.hooks.tool import combined_output, output_tail, tool_env
 from spruce.workflow.definitions import HookSpec
 from spruce.workflow.process import run_process
 
@@ -56,7 +56,10 @@ class CommandHook:
         duration = time.monotonic() - started
         if result.timed_out:
             return HookResult(
-                status="timeout", reason=f"timed out after {timeout:g}s", duration=duration
+                status="timeout",
+                reason=f"timed out after {timeout:g}s",
+                duration=duration,
+                output_tail=combined_output(result),
             )
         failed = result.exit_code != 0
         return HookResult(
@@ -64,6 +67,7 @@ class CommandHook:
             exit_code=result.exit_code,
             reason=output_tail(result) if failed else None,
             duration=duration,
+            output_tail=combined_output(result),
         )
 
 

@@ -16,7 +16,14 @@ import msgspec
 
 from spruce import __version__
 from spruce.hooks import pytest_plugin
-from spruce.hooks.base import Finding, HookContext, HookResult, Prepared, TestCase
+from spruce.hooks.base import (
+    Finding,
+    HookContext,
+    HookResult,
+    Prepared,
+    TestCase,
+    bounded_longrepr,
+)
 from spruce.hooks.tool import env_fingerprint, output_tail, tool_env
 from spruce.workflow.catalog import install_hint, tool_python
 from spruce.workflow.definitions import HOOKS_BY_ID, HookSpec
@@ -109,19 +116,24 @@ class PytestHook:
     async def _case(
         self, ctx: HookContext, line: bytes, cases: list[TestCase], total: list[int | None]
     ) -> None:
-        with contextlib.suppress(ValueError, TypeError, KeyError):
+        with contextlib.suppress(ValueError, TypeError, KeyError, msgspec.ValidationError):
             message = json.loads(line)
             if message.get("kind") == "collected":
                 total[0] = int(message["total"])
                 return
-            text = message["message"]
-            case = TestCase(
-                nodeid=_utf8(message["nodeid"]),
-                outcome=message["outcome"],
-                duration=float(message["duration"]),
-                path=_utf8(message["path"]),
-                line=message["line"],
-                message=None if text is None else _utf8(text),
+            text, longrepr = message["message"], message.get("longrepr")
+            case = msgspec.convert(
+                {
+                    "nodeid": _utf8(message["nodeid"]),
+                    "outcome": message["outcome"],
+                    "duration": float(message["duration"]),
+                    "path": _utf8(message["path"]),
+                    "line": message["line"],
+                    "message": None if text is None else _utf8(text),
+                    "longrepr": None if longrepr is None else bounded_longrepr(_utf8(longrepr)),
+                    "when": str(message.get("when") or "call"),
+                },
+                TestCase,
             )
             cases.append(case)
             if ctx.on_test_case is not None:
@@ -138,19 +150,7 @@ def _result(
     result: ProcessResult, cases: list[TestCase], timeout: float, duration: float
 ) -> HookResult:
     """Map pytest's exit code: 5 is "no tests", 2 with reported errors is a collection failure."""
-    findings = tuple(
-        Finding(
-            path=case.path,
-            line=case.line or 1,
-            column=1,
-            code="test-failed" if case.outcome == "failed" else "test-error",
-            message=case.message or case.nodeid,
-            severity="error",
-            tool="pytest",
-        )
-        for case in cases
-        if case.outcome in ("failed", "error")
-    )
+    findings = tuple(case_finding(case) for case in cases if case.outcome in ("failed", "error"))
     base = HookResult(
         status="passed",
         exit_code=result.exit_code,
@@ -169,4 +169,29 @@ def _result(
         return msgspec.structs.replace(base, status="skipped", reason="no tests collected")
     if code in (1, 2) and findings:
         return msgspec.structs.replace(base, status="failed")
-    return msgspec.structs.replace(base, status="error", reason=output_tail(result))
+    return msgspec.structs.replace(base, status="error", reason=error_reason(output_tail(result)))
+
+
+def case_finding(case: TestCase) -> Finding:
+    """A failed or erroring test as a finding at its failing line, its message led by the
+    nodeid so that two cases of one parametrized test can be told apart."""
+    return Finding(
+        path=case.path,
+        line=case.line or 1,
+        column=1,
+        code="test-failed" if case.outcome == "failed" else "test-error",
+        message=f"{case.nodeid}: {case.message}" if case.message else case.nodeid,
+        severity="error",
+        tool="pytest",
+    )
+
+
+def error_reason(output: str) -> str:
+    """pytest's output when it could not start (a conftest that fails to import), led by its
+    cause (the last `E   ` line) so that the first line of the reason says it."""
+    causes = [line[1:].strip() for line in output.splitlines() if line.startswith("E ")]
+    if not causes:
+        return output
+    lines = output.strip().splitlines()
+    head = lines[0].rstrip(" .") if lines else "pytest failed"
+    return f"{head}: {causes[-1]}\n{output}"

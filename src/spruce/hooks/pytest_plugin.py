@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Generator
+from pathlib import Path
 from typing import IO, Any
+
+import pytest
 
 ENV_FD = "SPRUCE_PYTEST_FD"
 _MAX_MESSAGE = 2000
+_MAX_LONGREPR = 4096
 _out: IO[str] | None = None
 _pending: dict[str, dict[str, Any]] = {}
+_root: Path | None = None
+_ENVIRONMENTS = ("site-packages", "dist-packages")  # installed code, even inside the project
 
 
 def _emit(message: dict[str, Any]) -> None:
@@ -23,7 +30,8 @@ def _emit(message: dict[str, Any]) -> None:
 
 
 def pytest_configure(config: Any) -> None:
-    global _out
+    global _out, _root
+    _root = Path(str(config.rootpath)).resolve()
     fd = os.environ.get(ENV_FD)
     # xdist workers report to their controller, which reports here.
     if fd and _out is None and not hasattr(config, "workerinput"):
@@ -41,6 +49,48 @@ def pytest_collection_finish(session: Any) -> None:
     _emit({"kind": "collected", "total": len(session.items)})
 
 
+def _in_project(path: str) -> str | None:
+    """`path` relative to the project root, None when it lies outside or in an environment."""
+    if _root is None:
+        return None
+    try:
+        relative = Path(path).resolve().relative_to(_root)
+    except (ValueError, OSError):
+        return None
+    if any(part in _ENVIRONMENTS or part.startswith(".") for part in relative.parts):
+        return None
+    return relative.as_posix()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Generator[None, Any, None]:
+    """Note on a failing report where in the project it failed and its short traceback."""
+    outcome = yield
+    report = outcome.get_result()
+    excinfo = call.excinfo
+    if excinfo is None or not report.failed:
+        return
+    try:  # the frames pytest shows: without its own and those hidden by __tracebackhide__
+        entries = list(excinfo.traceback.filter(excinfo))
+    except TypeError:  # pytest before 8 filters with no argument
+        entries = list(excinfo.traceback.filter())
+    for entry in reversed(entries):
+        path = _in_project(str(entry.path))
+        if path is not None:
+            report.spruce_path = path
+            report.spruce_line = entry.lineno + 1
+            break
+    try:  # what `--tb=short` prints for it
+        text = str(item._repr_failure_py(excinfo, style="short"))
+    except Exception:  # a private API that moved, or a repr that fails: pytest's own text
+        text = str(report.longreprtext)
+    report.spruce_longrepr = _tail(text, _MAX_LONGREPR)
+
+
+def _tail(text: str, limit: int) -> str:
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
 def _message(report: Any) -> str | None:
     longrepr = report.longrepr
     if longrepr is None:
@@ -52,19 +102,60 @@ def _message(report: Any) -> str | None:
     return text[-_MAX_MESSAGE:]
 
 
+def _cause(text: str) -> str:
+    """The cause of a collection error: pytest's last `E   ` line (the exception raised)."""
+    causes = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
+    if causes:
+        return causes[-1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "collection failed"
+
+
+def _cause_line(text: str, path: str) -> int | None:
+    """The line of `path` the collection error's traceback names last (`path:N: in …`)."""
+    line = None
+    for row in text.splitlines():
+        head, sep, rest = row.strip().partition(":")
+        if sep and head.endswith(path.rsplit("/", 1)[-1]):
+            number = rest.partition(":")[0]
+            if number.isdigit():
+                line = int(number)
+    return line
+
+
 def pytest_collectreport(report: Any) -> None:
-    if report.failed:
+    if report.skipped:  # a module skipped whole: pytest counts it among the skips
         _emit(
             {
                 "kind": "case",
                 "nodeid": report.nodeid,
-                "outcome": "error",
+                "outcome": "skipped",
                 "duration": 0.0,
                 "path": report.nodeid.split("::")[0],
                 "line": None,
                 "message": _message(report),
+                "longrepr": None,
+                "when": "collect",
             }
         )
+    if not report.failed:
+        return
+    text = str(report.longrepr)
+    path = report.nodeid.split("::")[0] or (report.fspath if hasattr(report, "fspath") else "")
+    cause = _cause(text)
+    _emit(
+        {
+            "kind": "case",
+            "nodeid": report.nodeid,
+            "outcome": "error",
+            "duration": 0.0,
+            "path": path,
+            "line": _cause_line(text, path) if path else None,
+            "message": f"collection error: {cause}"[:_MAX_MESSAGE],
+            "longrepr": _tail(text, _MAX_LONGREPR),
+            "when": "collect",
+        }
+    )
 
 
 def pytest_runtest_logreport(report: Any) -> None:
@@ -79,14 +170,29 @@ def pytest_runtest_logreport(report: Any) -> None:
             "path": path,
             "line": None if line is None else line + 1,
             "message": None,
+            "longrepr": None,
+            "when": "call",
         },
     )
     case["duration"] += float(getattr(report, "duration", 0.0))
-    if report.failed:
+    xfail = hasattr(report, "wasxfail")
+    if report.failed and case["outcome"] not in ("failed", "error"):
         case["outcome"] = "failed" if report.when == "call" else "error"
-        case["message"] = case["message"] or _message(report)
+        case["when"] = report.when
+        case["message"] = _message(report)
+        case["longrepr"] = getattr(report, "spruce_longrepr", None) or _tail(
+            str(report.longrepr), _MAX_LONGREPR
+        )
+        case["path"] = getattr(report, "spruce_path", None) or case["path"]
+        case["line"] = getattr(report, "spruce_line", None) or case["line"]
+    elif report.skipped and xfail and case["outcome"] == "passed":
+        case["outcome"] = "xfailed"
+        case["message"] = str(report.wasxfail or "expected to fail")[:_MAX_MESSAGE]
     elif report.skipped and case["outcome"] == "passed":
         case["outcome"] = "skipped"
         case["message"] = _message(report)
+    elif report.passed and xfail and report.when == "call" and case["outcome"] == "passed":
+        case["outcome"] = "xpassed"
+        case["message"] = str(report.wasxfail or "expected to fail, passed")[:_MAX_MESSAGE]
     if report.when == "teardown":
         _emit(_pending.pop(report.nodeid))

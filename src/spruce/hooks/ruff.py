@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from spruce.hooks.base import Finding, relative
 from spruce.hooks.tool import ToolHook
@@ -35,6 +35,10 @@ def parse_ruff_json(result: ProcessResult, project: Path) -> list[Finding]:
     return findings
 
 
+# The files ruff takes by default besides .py and .pyi, from the version that began to.
+_NOTEBOOKS: Final = ((".ipynb", "0.6"),)
+
+
 def ruff_hooks() -> dict[str, ToolHook]:
     """The two read-only ruff hooks of fast_hooks."""
     return {
@@ -42,12 +46,15 @@ def ruff_hooks() -> dict[str, ToolHook]:
             spec=HOOKS_BY_ID["ruff-check"],
             args=("check", "--output-format", "json", "--no-fix", "--force-exclude"),
             parse=parse_ruff_json,
+            later_suffixes=_NOTEBOOKS,
             splittable=True,  # ruff spreads one run's files over every core itself
         ),
         "ruff-format": ToolHook(
             spec=HOOKS_BY_ID["ruff-format"],
             args=("format", "--check", "--output-format", "json", "--force-exclude"),
             parse=parse_ruff_json,
+            # ruff formats the Python blocks of Markdown files too, as `ruff format .` does
+            later_suffixes=(*_NOTEBOOKS, (".md", "0.16")),
             # A file ruff cannot parse makes it exit 2, yet it still lists every finding.
             findings_or_error_exit=frozenset({2}),
             splittable=True,

@@ -7,6 +7,7 @@ codes that mean "findings", and a parser from the tool's output to normalised fi
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -15,7 +16,14 @@ from pathlib import Path
 from typing import Final
 
 from spruce import __version__
-from spruce.hooks.base import Finding, HookContext, HookResult, Prepared, select_inputs
+from spruce.hooks.base import (
+    Finding,
+    HookContext,
+    HookResult,
+    Prepared,
+    bounded_tail,
+    select_inputs,
+)
 from spruce.hooks.batches import (
     ARGS_FROM,
     LAUNCHER,
@@ -47,10 +55,32 @@ def env_fingerprint(env: ToolEnv) -> str:
     return hashlib.blake2b(listing.encode(), digest_size=12).hexdigest()
 
 
+def version_at_least(version: str, since: str) -> bool:
+    """Whether a tool's version (`0.17.6`, `2.4.1rc1`) is `since` or later; unknown is not."""
+
+    def numbers(text: str) -> tuple[int, ...]:
+        parts = []
+        for part in text.split("."):
+            digits = "".join(itertools.takewhile(str.isdigit, part))
+            if not digits:
+                break
+            parts.append(int(digits))
+        return tuple(parts)
+
+    found = numbers(version)
+    return bool(found) and found >= numbers(since)
+
+
 def output_tail(result: ProcessResult) -> str:
     """The last lines a failing tool printed, for the `reason` of an error."""
     text = (result.stderr.strip() or result.stdout.strip())[-_TAIL:]
     return text or f"exit code {result.exit_code}"
+
+
+def combined_output(result: ProcessResult) -> str:
+    """What the tool printed, stdout then stderr, bounded to its last 8 KB."""
+    parts = [part.rstrip("\n") for part in (result.stdout, result.stderr) if part.strip()]
+    return bounded_tail("\n".join(parts))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +91,8 @@ class ToolHook:
     args: tuple[str, ...]
     parse: Parser
     suffixes: tuple[str, ...] = (".py", ".pyi")
+    # (suffix, first version of the tool that takes such files by default)
+    later_suffixes: tuple[tuple[str, str], ...] = ()
     exclude: tuple[str, ...] = ()
     findings_exit: frozenset[int] = frozenset({1})
     fixer: bool = False
@@ -86,10 +118,13 @@ class ToolHook:
             *self.extra_args(ctx, env.python),
             *ctx.config.hook(self.spec.id).args,
         )
-        inputs = self.narrow(
-            select_inputs(ctx, self.spec.id, suffixes=self.suffixes, exclude=self.exclude)
-        )
         version = env.version(self.spec.package) or "?"
+        suffixes = self.suffixes + tuple(
+            suffix for suffix, since in self.later_suffixes if version_at_least(version, since)
+        )
+        inputs = self.narrow(
+            select_inputs(ctx, self.spec.id, suffixes=suffixes, exclude=self.exclude)
+        )
         fingerprint = env_fingerprint(ctx.env) if self.env_bound else ""
         if self.prelude:
             fingerprint += "+" + hashlib.blake2b(self.prelude.encode(), digest_size=6).hexdigest()
@@ -142,7 +177,10 @@ class ToolHook:
         duration = result.duration
         if result.timed_out:
             return HookResult(
-                status="timeout", reason=f"timed out after {timeout:g}s", duration=duration
+                status="timeout",
+                reason=f"timed out after {timeout:g}s",
+                duration=duration,
+                output_tail=combined_output(result),
             )
         if self.fixer:
             changed = ctx.files.refresh(files)
@@ -153,6 +191,7 @@ class ToolHook:
                 changed_files=tuple(changed),
                 reason=None if ok else output_tail(result),
                 duration=duration,
+                output_tail=combined_output(result),
             )
         findings: list[Finding] = []
         if result.exit_code in (0, *self.findings_exit, *self.findings_or_error_exit):
@@ -171,4 +210,5 @@ class ToolHook:
             findings=tuple(findings),
             reason=reason,
             duration=duration,
+            output_tail=combined_output(result),
         )

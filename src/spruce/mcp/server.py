@@ -11,7 +11,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Final, Protocol
+from typing import Annotated, Any, Final, Literal, Protocol
 
 import anyio
 import msgspec
@@ -24,6 +24,8 @@ from pydantic import Field, ValidationError
 from spruce import __version__
 from spruce.container import Services
 from spruce.errors import CursorReset, SpruceError, UnknownJobError
+from spruce.events import Event
+from spruce.mcp.digest import FindingsIndex, FindingsPage, summarize
 from spruce.mcp.progress import JobProgress
 from spruce.mcp.results import (
     CancelOutcome,
@@ -48,7 +50,15 @@ _POLL_S: Final = 1.0  # wake-ups can be missed across processes; never sleep lon
 class Runner(Protocol):
     """What the MCP server needs from the process's job runner (`spruce.jobs.JobRunner`)."""
 
-    async def start(self, project: str, *, workflow: str = ...) -> str:
+    async def start(
+        self,
+        project: str,
+        *,
+        workflow: str = ...,
+        fix: bool = ...,
+        no_cache: bool = ...,
+        fail_fast: bool = ...,
+    ) -> str:
         """Start a job; UsageError with one clear sentence when it cannot start."""
         ...
 
@@ -80,8 +90,51 @@ AfterArg = Annotated[
     Field(ge=0, description="Return events with seq greater than this (0: from the start)."),
 ]
 LimitArg = Annotated[int, Field(ge=1, le=READ_LIMIT, description="The most items to return.")]
+HooksArg = Annotated[
+    list[str] | None, Field(description="Run only these hook ids (see list_hooks).")
+]
+SkipArg = Annotated[list[str] | None, Field(description="Skip these hook ids (see list_hooks).")]
+FilesArg = Annotated[
+    list[str] | None,
+    Field(description="File-local hooks check only these files (relative to the project)."),
+]
+ChangedArg = Annotated[
+    str | None,
+    Field(
+        description="File-local hooks check only files differing from this git ref (e.g. "
+        "HEAD), plus untracked ones; mypy, vulture and pytest still judge the whole project."
+    ),
+]
+FixArg = Annotated[bool, Field(description="Apply the safe fixes (code cleaning) first.")]
+NoCacheArg = Annotated[bool, Field(description="Run every hook, none answered from the cache.")]
+FailFastArg = Annotated[bool, Field(description="Stop scheduling hooks after the first failure.")]
+DetailArg = Annotated[
+    Literal["summary", "full"],
+    Field(
+        description='"summary" (default): statuses, counts, the first findings of each hook and '
+        'the failed test cases; "full": the whole result document with every stored finding '
+        "(get_findings pages through them instead)."
+    ),
+]
+HookArg = Annotated[str | None, Field(description="Only this hook's findings (its id).")]
+FindingsAfterArg = Annotated[
+    int, Field(ge=0, description="Return findings with index greater than this (0: the first).")
+]
 
 _READ_ONLY: Final = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+
+class _Folder(Protocol):
+    """What takes in a job's events in seq order (the result document, the findings index)."""
+
+    @property
+    def last_seq(self) -> int:
+        """The last seq taken in."""
+        ...
+
+    def add(self, event: Event) -> None:
+        """Take in one event."""
+        ...
 
 
 class SpruceTools:
@@ -93,29 +146,64 @@ class SpruceTools:
         self._roots = tuple(roots)
 
     async def run_workflow(
-        self, project: ProjectArg, workflow: WorkflowArg = "standard_quality"
+        self,
+        project: ProjectArg,
+        workflow: WorkflowArg = "standard_quality",
+        fix: FixArg = False,
+        no_cache: NoCacheArg = False,
+        fail_fast: FailFastArg = False,
+        hooks: HooksArg = None,
+        skip: SkipArg = None,
+        files: FilesArg = None,
+        changed: ChangedArg = None,
     ) -> CallToolResult:
         """Start a quality workflow on a project and return its job id at once.
 
         Follow the job with wait_for_job (its result document, once it ends) or get_job_events
         (every event, by cursor).
         """
-        return await _answer(self._start(project, workflow))
+        options = {"fix": fix, "no_cache": no_cache, "fail_fast": fail_fast}
+        choice = {"hooks": hooks or (), "skip": skip or (), "files": files, "changed": changed}
+        return await _answer(self._start(project, workflow, options, choice))
 
-    async def get_job(self, job_id: JobIdArg) -> CallToolResult:
+    async def get_job(self, job_id: JobIdArg, detail: DetailArg = "summary") -> CallToolResult:
         """The job's result document: status (running until it ends), phases, hooks with their
-        findings (file, line, code, message), and test counts."""
-        return await _answer(self._result_document(job_id))
+        findings (file, line, code, message) and findings_total, test counts and the failed
+        test cases (nodeid, path, failing line, message).
+
+        By default a summary: each hook's first findings; page through all with get_findings.
+        """
+        return await _document_answer(self._result_document(job_id), detail)
 
     async def wait_for_job(
-        self, job_id: JobIdArg, ctx: Context[Any, Any], timeout_s: WaitArg = 30.0
+        self,
+        job_id: JobIdArg,
+        ctx: Context[Any, Any],
+        timeout_s: WaitArg = 30.0,
+        detail: DetailArg = "summary",
     ) -> CallToolResult:
         """Wait until the job ends or timeout_s passes, sending progress notifications (hooks
-        and tests done of planned) meanwhile; then return its result document.
+        and tests done of planned) meanwhile; then return its result document (a summary by
+        default, as get_job).
 
         A status of "running" means the wait timed out: call again.
         """
-        return await _answer(self._wait(job_id, timeout_s, ctx))
+        return await _document_answer(self._wait(job_id, timeout_s, ctx), detail)
+
+    async def get_findings(
+        self,
+        job_id: JobIdArg,
+        hook: HookArg = None,
+        after: FindingsAfterArg = 0,
+        limit: LimitArg = 200,
+    ) -> CallToolResult:
+        """Every stored finding of a job (or of one hook), in the order the hooks ended, a page
+        at a time: pass next_cursor as `after` until findings come back empty.
+
+        `reported` counts what the tools reported, `stored` what can be paged; they differ only
+        for a hook over the project's max_findings bound.
+        """
+        return await _answer(self._findings_page(job_id, hook, after, limit))
 
     async def get_job_events(
         self,
@@ -155,14 +243,33 @@ class SpruceTools:
 
     # the work behind the tools ---------------------------------------------------------------
 
-    async def _start(self, project: str, workflow: str) -> dict[str, Any]:
-        job_id = await self._runner.start(project, workflow=workflow)
+    async def _start(
+        self, project: str, workflow: str, options: dict[str, Any], choice: dict[str, Any]
+    ) -> dict[str, Any]:
+        chosen: dict[str, Any] = dict(options)  # a runner that takes no choices is asked for none
+        if any(choice.values()):
+            from functools import partial
+
+            from spruce.jobs import resolve_project
+            from spruce.workflow.scope import gate_for
+
+            path = resolve_project(project, self._roots)
+            chosen["gate"] = await anyio.to_thread.run_sync(partial(gate_for, path, **choice))
+        job_id = await self._runner.start(project, workflow=workflow, **chosen)
         return to_json_ready(JobStarted(job_id=job_id))
+
+    async def _findings_page(
+        self, job_id: str, hook: str | None, after: int, limit: int
+    ) -> dict[str, Any]:
+        record = await self._record(job_id)
+        index = FindingsIndex()
+        await self._fold(job_id, index)
+        return to_json_ready(index.page(hook=hook, after=after, limit=limit, status=record.status))
 
     async def _result_document(self, job_id: str) -> dict[str, Any]:
         await self._record(job_id)
         builder = ResultBuilder(job_id)
-        await self._fold(builder)
+        await self._fold(job_id, builder)
         return builder.result()
 
     async def _wait(self, job_id: str, timeout_s: float, ctx: Context[Any, Any]) -> dict[str, Any]:
@@ -173,7 +280,7 @@ class SpruceTools:
         reported = -1
         while True:
             seen = self._log.version
-            await self._fold(builder, progress)
+            await self._fold(job_id, builder, progress)
             if progress.done > reported:
                 reported = progress.done
                 await ctx.report_progress(progress.done, progress.total, progress.message)
@@ -230,7 +337,11 @@ class SpruceTools:
                 "terminal), so it can only be stopped there"
             )
         record = await self._record(job_id)
-        return to_json_ready(CancelOutcome(job_id=job_id, cancelled=True, status=record.status))
+        # A job that ended by itself meanwhile was not cancelled, whatever the runner did.
+        outcome = CancelOutcome(
+            job_id=job_id, cancelled=record.status == "cancelled", status=record.status
+        )
+        return to_json_ready(outcome)
 
     async def _hooks(self, project: str | None) -> dict[str, Any]:
         from spruce.jobs import resolve_project
@@ -246,9 +357,10 @@ class SpruceTools:
             raise UnknownJobError(job_id)
         return record
 
-    async def _fold(self, builder: ResultBuilder, progress: JobProgress | None = None) -> None:
+    async def _fold(
+        self, job_id: str, builder: _Folder, progress: JobProgress | None = None
+    ) -> None:
         """Fold the job's stored events after those already folded, a page at a time."""
-        job_id = builder.job_id or ""
         while True:
             try:
                 page = await self._log.read(job_id, after=builder.last_seq)
@@ -277,6 +389,16 @@ async def _answer(work: Awaitable[dict[str, Any]]) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=value)
 
 
+async def _document_answer(work: Awaitable[dict[str, Any]], detail: str) -> CallToolResult:
+    """A result document, summarised unless `detail` is "full"."""
+
+    async def shaped() -> dict[str, Any]:
+        document = await work
+        return document if detail == "full" else summarize(document)
+
+    return await _answer(shaped())
+
+
 def _error(message: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
 
@@ -292,11 +414,21 @@ def _instructions(roots: Sequence[Path]) -> str:
 
 
 class SpruceMCPServer(MCPServer[Any]):
-    """MCPServer whose argument errors read as one sentence instead of pydantic's report."""
+    """MCPServer whose argument errors read as one sentence instead of pydantic's report, and
+    which refuses arguments a tool does not take (naming them) instead of ignoring them."""
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None:
+            known = tool.parameters.get("properties", {})
+            unknown = sorted(set(arguments) - set(known))
+            if unknown:
+                raise ToolError(
+                    f"unknown argument{'s' * (len(unknown) > 1)} for {name}: "
+                    f"{', '.join(unknown)} (it takes: {', '.join(known) or 'none'})"
+                )
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -325,6 +457,7 @@ def build_server(
         (tools.get_job, document, _READ_ONLY),
         (tools.wait_for_job, document, _READ_ONLY),
         (tools.get_job_events, object_schema(EventsPage), _READ_ONLY),
+        (tools.get_findings, object_schema(FindingsPage), _READ_ONLY),
         (tools.list_jobs, object_schema(JobList), _READ_ONLY),
         (
             tools.cancel_job,
@@ -359,6 +492,7 @@ def _tool(fn: Any, schema: dict[str, Any], annotations: ToolAnnotations) -> Tool
     tool = Tool.from_function(
         fn, description=inspect.getdoc(fn), annotations=annotations, structured_output=False
     )
+    tool.parameters["additionalProperties"] = False  # unknown arguments are refused
     # The SDK reads the published schema from the metadata on every listing.
     tool.fn_metadata.output_schema = schema
     return tool

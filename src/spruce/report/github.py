@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from spruce.report.text import closing_line
+from spruce.report.text import closing_line, findings_total
 
 _LEVELS: Final = {"error": "error", "warning": "warning", "info": "notice"}
 
@@ -34,8 +34,8 @@ def command(name: str, message: str, **properties: str | int | None) -> str:
 
 
 def render_github(result: dict[str, Any]) -> str:
-    """An annotation per finding, an error per hook that crashed or timed out, then the
-    closing line as plain log text."""
+    """An annotation per finding, a notice per hook whose list was cut (with the true count),
+    an error per hook that crashed or timed out, then the closing line as plain log text."""
     lines: list[str] = []
     for phase in result["phases"]:
         for hook in phase["hooks"]:
@@ -49,6 +49,16 @@ def render_github(result: dict[str, Any]) -> str:
                         line=finding["line"],
                         col=finding["column"],
                         title=title,
+                    )
+                )
+            hidden = findings_total(hook) - len(hook["findings"])
+            if hidden > 0:
+                lines.append(
+                    command(
+                        "notice",
+                        f"{hook['id']} reported {findings_total(hook)} findings; "
+                        f"{len(hook['findings'])} are annotated here, {hidden} more are not",
+                        title=f"spruce: {hook['id']} findings truncated",
                     )
                 )
             if hook["status"] in ("error", "timeout"):

@@ -1,5 +1,6 @@
 """`--format junit`: JUnit XML for CI test reports: a testsuite per phase, a testcase per hook,
-and one per test when the document lists them (`test_cases=True`), else per failing test."""
+and one per test when the document lists them (`test_cases=True`), else per failed test.
+A hook's failure says how many findings the tool reported, also those not listed."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any, Final
 
-from spruce.report.text import format_finding
+from spruce.report.text import findings_total, format_finding, more_line
 
 # XML 1.0 forbids most control characters; tool output (ANSI colour codes) carries some.
 _NOT_XML: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_TEST_CODES: Final = {"test-failed": "failed", "test-error": "error"}
 
 
 def render_junit(result: dict[str, Any]) -> str:
@@ -40,14 +40,16 @@ def _hook_case(suite: ET.Element, phase: str, hook: dict[str, Any]) -> None:
     )
     status, reason = hook["status"], _clean(hook["reason"] or "")
     if status == "failed":
-        count = len(hook["findings"])
+        count = findings_total(hook)
         failure = ET.SubElement(
             case,
             "failure",
             type="findings",
             message=reason or f"{count} finding{'s' * (count != 1)}",
         )
-        failure.text = _clean("\n".join(format_finding(f) for f in hook["findings"])) or None
+        listed = [format_finding(f) for f in hook["findings"]]
+        more = more_line(hook, len(listed))
+        failure.text = _clean("\n".join(listed + ([more] if more else []))) or None
     elif status in ("error", "timeout"):
         ET.SubElement(case, "error", type=status, message=reason or status)
     elif status in ("skipped", "running"):
@@ -60,9 +62,9 @@ def _hook_case(suite: ET.Element, phase: str, hook: dict[str, Any]) -> None:
 
 
 def _test_cases(suite: ET.Element, result: dict[str, Any]) -> None:
-    cases = result["tests"].get("cases")
-    if cases is None:
-        cases = _cases_from_findings(result)
+    tests = result["tests"]
+    # Every test when the document lists them all, else the failed and erroring ones.
+    cases = tests.get("all_cases", tests.get("cases", []))
     for test in cases:
         classname, name = _split_nodeid(test["nodeid"])
         attrs = {"classname": classname, "name": name, "time": _secs(test["duration"])}
@@ -72,40 +74,14 @@ def _test_cases(suite: ET.Element, result: dict[str, Any]) -> None:
             attrs["line"] = str(test["line"])
         case = ET.SubElement(suite, "testcase", attrs)
         message = _clean(test["message"] or "")
+        body = _clean(test.get("longrepr") or "") or message or None
         outcome = test["outcome"]
         if outcome == "failed":
-            ET.SubElement(case, "failure", message=_first_line(message) or "failed").text = (
-                message or None
-            )
+            ET.SubElement(case, "failure", message=_first_line(message) or "failed").text = body
         elif outcome == "error":
-            ET.SubElement(case, "error", message=_first_line(message) or "error").text = (
-                message or None
-            )
-        elif outcome == "skipped":
-            ET.SubElement(case, "skipped", message=message or "skipped")
-
-
-def _cases_from_findings(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Failing tests as the pytest hook's findings tell them, when the cases were not kept."""
-    cases = []
-    for phase in result["phases"]:
-        for hook in phase["hooks"]:
-            for finding in hook["findings"]:
-                outcome = _TEST_CODES.get(finding["code"])
-                if outcome is None:
-                    continue
-                line = finding["line"]
-                cases.append(
-                    {
-                        "nodeid": f"{finding['path']}::line {line}" if line else finding["path"],
-                        "outcome": outcome,
-                        "duration": 0.0,
-                        "path": finding["path"],
-                        "line": line,
-                        "message": finding["message"],
-                    }
-                )
-    return cases
+            ET.SubElement(case, "error", message=_first_line(message) or "error").text = body
+        elif outcome in ("skipped", "xfailed"):
+            ET.SubElement(case, "skipped", message=message or outcome)
 
 
 def _split_nodeid(nodeid: str) -> tuple[str, str]:

@@ -14,13 +14,13 @@ import msgspec
 from spruce.events import Event, WorkflowEvent
 
 SCHEMA_ID: Final = "spruce.result/1"
-MAX_TEST_CASES: Final = 10_000  # cases kept for JUnit; counts stay exact past this
+MAX_TEST_CASES: Final = 10_000  # cases kept (each list); counts stay exact past this
 
 JobStatus = Literal["running", "passed", "failed", "error", "cancelled"]
 PhaseStatus = Literal["running", "passed", "failed", "skipped", "error", "timeout", "cancelled"]
 HookStatus = Literal["running", "passed", "failed", "fixed", "skipped", "error", "timeout"]
 Severity = Literal["error", "warning", "info"]
-Outcome = Literal["passed", "failed", "skipped", "error"]
+Outcome = Literal["passed", "failed", "skipped", "error", "xfailed", "xpassed"]
 
 
 class Finding(msgspec.Struct, kw_only=True):
@@ -45,6 +45,9 @@ class HookResult(msgspec.Struct, kw_only=True):
     cached: bool
     reason: str | None
     findings: list[Finding]
+    output_tail: str = ""
+    findings_total: int  # every finding the tool reported
+    findings_truncated: bool  # `findings` holds fewer than `findings_total`
 
 
 class PhaseResult(msgspec.Struct, kw_only=True):
@@ -57,7 +60,8 @@ class PhaseResult(msgspec.Struct, kw_only=True):
 
 
 class TestCaseResult(msgspec.Struct, kw_only=True):
-    """One test, present only when the document was built with `test_cases=True`."""
+    """One test: in `cases` when it failed or errored, in `all_cases` (built with
+    `test_cases=True`) whatever its outcome. `line` is where the failure was raised."""
 
     __test__ = False  # not a pytest test class
 
@@ -67,6 +71,8 @@ class TestCaseResult(msgspec.Struct, kw_only=True):
     path: str
     line: int | None
     message: str | None
+    longrepr: str | None
+    when: str
 
 
 class TestCounts(msgspec.Struct, kw_only=True):
@@ -79,7 +85,11 @@ class TestCounts(msgspec.Struct, kw_only=True):
     skipped: int
     errors: int
     total: int
-    cases: list[TestCaseResult] | msgspec.UnsetType = msgspec.UNSET
+    xfailed: int
+    xpassed: int
+    collection_errors: int  # modules that could not be collected (in `errors`, not `total`)
+    cases: list[TestCaseResult]
+    all_cases: list[TestCaseResult] | msgspec.UnsetType = msgspec.UNSET
 
 
 class Result(msgspec.Struct, kw_only=True):
@@ -138,10 +148,23 @@ _HOOK_STATUSES: Final = frozenset(get_args(HookStatus))
 _JOB_STATUSES: Final = frozenset(get_args(JobStatus))
 _SEVERITIES: Final = frozenset(get_args(Severity))
 _OUTCOMES: Final = frozenset(get_args(Outcome))
+_BASIC_COUNTS: Final = ("passed", "failed", "skipped", "errors")
+_COUNTS: Final = (*_BASIC_COUNTS, "xfailed", "xpassed", "collection_errors")
 
 
 class _Hook:
-    __slots__ = ("cached", "duration", "exit_code", "findings", "id", "reason", "started", "status")
+    __slots__ = (
+        "cached",
+        "duration",
+        "exit_code",
+        "findings",
+        "findings_total",
+        "id",
+        "output_tail",
+        "reason",
+        "started",
+        "status",
+    )
 
     def __init__(self, hook_id: str, started: float) -> None:
         self.id = hook_id
@@ -152,6 +175,8 @@ class _Hook:
         self.cached = False
         self.reason: str | None = None
         self.findings: list[dict[str, Any]] = []
+        self.output_tail = ""
+        self.findings_total = 0
 
 
 class _Phase:
@@ -182,10 +207,12 @@ class ResultBuilder:
         self._first_ts: float | None = None
         self._last_ts = 0.0
         self._phases: dict[str, _Phase] = {}
-        self._tests: dict[str, int] = dict.fromkeys(("passed", "failed", "skipped", "errors"), 0)
+        self._tests: dict[str, int] = dict.fromkeys(_COUNTS, 0)
         self._tests_total: int | None = None
         self._tests_final = False
         self._cases: list[dict[str, Any]] = []
+        self._failures: list[dict[str, Any]] = []
+        self._modules = 0  # reports of whole modules (collection errors, skips): not tests
 
     @property
     def ended(self) -> bool:
@@ -225,7 +252,8 @@ class ResultBuilder:
             self._end_job(_JOB_ENDS[kind], event)
 
     def result(self, *, test_cases: bool = False, now: float | None = None) -> dict[str, Any]:
-        """The document as it stands; with `test_cases`, `tests.cases` lists each test.
+        """The document as it stands; `tests.cases` lists the failed and erroring tests, and
+        with `test_cases`, `tests.all_cases` lists each test.
 
         What still runs is timed up to the latest event, or up to `now` (Unix seconds) when
         given, for views that tick while nothing happens; an ended job ignores `now`.
@@ -234,9 +262,11 @@ class ResultBuilder:
             now = self._last_ts
         tests: dict[str, Any] = dict(self._tests)
         # Until the phase's end event, the total is the collected count or the cases seen.
-        tests["total"] = max(self._tests_total or 0, sum(self._tests.values()))
+        ran = sum(self._tests[key] for key in _COUNTS if key != "collection_errors")
+        tests["total"] = max(self._tests_total or 0, ran - self._modules)
+        tests["cases"] = [dict(case) for case in self._failures]
         if test_cases:
-            tests["cases"] = [dict(case) for case in self._cases]
+            tests["all_cases"] = [dict(case) for case in self._cases]
         return {
             "schema": SCHEMA_ID,
             "job_id": self.job_id or "",
@@ -263,7 +293,9 @@ class ResultBuilder:
         phase.duration = _float_or_none(data.get("duration"))
         if name == "tests" and "passed" in data:
             for key in self._tests:
-                self._tests[key] = _int_or_none(data.get(key)) or 0
+                # Older streams have no xfail counts: keep the ones the cases gave.
+                if key in data or key in _BASIC_COUNTS:
+                    self._tests[key] = _int_or_none(data.get(key)) or 0
             self._tests_total = _int_or_none(data.get("total"))
             self._tests_final = True
 
@@ -289,25 +321,41 @@ class ResultBuilder:
         hook.reason = None if reason is None else str(reason)
         details = data.get("details")
         hook.findings = [_finding(d) for d in details if isinstance(d, dict)] if details else []
+        hook.output_tail = str(data.get("output_tail") or "")
+        total = _int_or_none(data.get("findings_total"))
+        if total is None:
+            total = _int_or_none(data.get("findings"))
+        hook.findings_total = max(total or 0, len(hook.findings))
 
     def _add_case(self, data: dict[str, Any]) -> None:
         outcome = _pick(data.get("outcome"), _OUTCOMES, "error")
+        when = str(data.get("when") or "call")
         if not self._tests_final:
             self._tests["errors" if outcome == "error" else outcome] += 1
+            self._modules += when == "collect"
+            self._tests["collection_errors"] += when == "collect" and outcome == "error"
             total = _int_or_none(data.get("total"))
             if total is not None:
                 self._tests_total = total
+        failed = outcome in ("failed", "error")
+        if len(self._cases) >= MAX_TEST_CASES and not (
+            failed and len(self._failures) < MAX_TEST_CASES
+        ):
+            return
+        case = {
+            "nodeid": str(data.get("nodeid", "")),
+            "outcome": outcome,
+            "duration": _float_or_none(data.get("duration")) or 0.0,
+            "path": str(data.get("path") or ""),
+            "line": _int_or_none(data.get("line")),
+            "message": _str_or_none(data.get("message")),
+            "longrepr": _str_or_none(data.get("longrepr")),
+            "when": when,
+        }
         if len(self._cases) < MAX_TEST_CASES:
-            self._cases.append(
-                {
-                    "nodeid": str(data.get("nodeid", "")),
-                    "outcome": outcome,
-                    "duration": _float_or_none(data.get("duration")) or 0.0,
-                    "path": str(data.get("path") or ""),
-                    "line": _int_or_none(data.get("line")),
-                    "message": None if data.get("message") is None else str(data["message"]),
-                }
-            )
+            self._cases.append(case)
+        if failed and len(self._failures) < MAX_TEST_CASES:
+            self._failures.append(case)
 
     def _end_job(self, fallback: str, event: Event) -> None:
         data = event.data
@@ -352,6 +400,9 @@ def _phase_dict(phase: _Phase, now: float) -> dict[str, Any]:
                 "cached": hook.cached,
                 "reason": hook.reason,
                 "findings": [dict(finding) for finding in hook.findings],
+                "output_tail": hook.output_tail,
+                "findings_total": hook.findings_total,
+                "findings_truncated": len(hook.findings) < hook.findings_total,
             }
             for hook in phase.hooks.values()
         ],
@@ -391,6 +442,10 @@ def _int_or_none(value: object) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _float_or_none(value: object) -> float | None:

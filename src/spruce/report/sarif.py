@@ -13,6 +13,7 @@ from urllib.parse import quote
 import msgspec
 
 from spruce import __version__
+from spruce.report.text import findings_total
 
 SARIF_SCHEMA_URI: Final = "https://json.schemastore.org/sarif-2.1.0.json"
 ROOT_ID: Final = "PROJECTROOT"
@@ -20,14 +21,27 @@ _LEVELS: Final = {"error": "error", "warning": "warning", "info": "note"}
 
 
 def build_sarif(result: dict[str, Any]) -> dict[str, Any]:
-    """The SARIF log of a result document, as a JSON-ready dict."""
+    """The SARIF log of a result document, as a JSON-ready dict.
+
+    A hook whose list was cut (`findings_truncated`) adds a warning notification to its tool's
+    run saying how many the tool reported and how many are listed.
+    """
     by_tool: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    cut: dict[str, list[dict[str, Any]]] = {}
     for phase in result["phases"]:
         for hook in phase["hooks"]:
             for finding in hook["findings"]:
                 tool = finding["tool"] or hook["id"]
                 by_tool.setdefault(tool, []).append((hook["id"], finding))
+            if findings_total(hook) > len(hook["findings"]):
+                tool = next((f["tool"] for f in hook["findings"] if f["tool"]), hook["id"])
+                by_tool.setdefault(tool, [])
+                cut.setdefault(tool, []).append(hook)
     runs = [_run(tool, findings, result) for tool, findings in by_tool.items()]
+    for run in runs:
+        hooks = cut.get(run["tool"]["driver"]["name"])
+        if hooks:
+            run["invocations"] = [_truncation_notice(hooks)]
     if not runs:
         # Code scanning needs a run to learn that earlier alerts are gone.
         runs = [_run("spruce", [], result)]
@@ -64,6 +78,28 @@ def _run(
     if result["project"]:
         run["originalUriBaseIds"] = {ROOT_ID: {"uri": _root_uri(result["project"])}}
     return run
+
+
+def _truncation_notice(hooks: list[dict[str, Any]]) -> dict[str, Any]:
+    """An invocation whose notifications say which hooks' results are only a part."""
+    notes = [
+        {
+            "level": "warning",
+            "descriptor": {"id": "spruce/findings-truncated"},
+            "message": {
+                "text": f"{hook['id']} reported {findings_total(hook)} findings; the first "
+                f"{len(hook['findings'])} are listed as results, "
+                f"{findings_total(hook) - len(hook['findings'])} more are not"
+            },
+            "properties": {
+                "hook": hook["id"],
+                "findingsTotal": findings_total(hook),
+                "findingsListed": len(hook["findings"]),
+            },
+        }
+        for hook in hooks
+    ]
+    return {"executionSuccessful": True, "toolExecutionNotifications": notes}
 
 
 def _result(finding: dict[str, Any], rule_id: str, index: int, hook_id: str) -> dict[str, Any]:

@@ -65,6 +65,7 @@ def create_app(
 
     routes: list[BaseRoute] = [
         Route("/", _dashboard),
+        Route("/favicon.ico", _favicon),
         *api.routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         *mounts,
@@ -84,3 +85,8 @@ def create_app(
 
 async def _dashboard(request: Request) -> Response:
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def _favicon(request: Request) -> Response:
+    # Browsers ask for /favicon.ico whatever the page links: answer it rather than 404.
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")

@@ -11,6 +11,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Final, Literal, Protocol
 
 import msgspec
@@ -65,6 +66,17 @@ def end_status(event: Event) -> JobStatus | None:
     if declared in ("passed", "failed", "error", "cancelled"):
         return declared  # type: ignore[no-any-return]
     return status
+
+
+REAPED_REASON: Final = "the spruce process running this job ended without finishing it"
+
+
+def is_reaped_end(event: Event) -> bool:
+    """Whether an end event was written by a reaper for a runner that seemed gone (`reaped`;
+    older spruce versions said so only by the reason)."""
+    if not event.is_end:
+        return False
+    return event.data.get("reaped") is True or event.data.get("reason") == REAPED_REASON
 
 
 def job_fields_from(event: Event) -> tuple[str | None, str | None]:
@@ -152,6 +164,27 @@ class EventLog(Protocol):
     async def gc(self, retention: Retention) -> GcReport:
         """Remove what the retention policy no longer keeps."""
         ...
+
+    @property
+    def spill_path(self) -> Path | None:
+        """The file this log wrote events to that it could not store (None: it wrote none)."""
+        ...
+
+    async def beat(self, runner: str, value: int | None) -> None:
+        """Record the heartbeat counter of the runner process `runner`; None forgets it.
+        Heartbeats not renewed for a day may be dropped."""
+
+    async def heartbeat(self, runner: str) -> int | None:
+        """The runner's last heartbeat counter; None if it has none."""
+        ...
+
+    async def reopen(self, job_id: str, seq: int) -> None:
+        """Remove the job's end event at `seq`, its last one, so that it runs again at seq - 1
+        (for `spruce import`: a reaper's end event gives way to the runner's own events).
+        SequenceConflictError if `seq` is not the job's last event or not an end event."""
+
+
+RUNNER_MEMORY: Final = 86_400.0  # seconds a heartbeat that is not renewed is kept
 
 
 async def follow_job(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import msgspec
 
-from spruce.errors import CursorReset, StoreError
+from spruce.errors import CursorReset, SequenceConflictError
 from spruce.events import Event
 from spruce.store.base import (
     READ_LIMIT,
@@ -39,6 +40,7 @@ class MemoryEventLog:
         self._all: list[tuple[int, Event]] = []
         self._next_cursor = 1
         self._floor = 0  # every firehose cursor <= floor may have been removed
+        self._heartbeats: dict[str, int] = {}
         self._signal = ChangeSignal()
 
     @property
@@ -59,7 +61,9 @@ class MemoryEventLog:
                 job = self._jobs.get(event.job_id)
                 last = job.record.last_seq if job else 0
             if event.seq != last + 1:
-                raise StoreError(f"job {event.job_id}: seq {event.seq} does not follow {last}")
+                raise SequenceConflictError(
+                    f"job {event.job_id}: seq {event.seq} does not follow {last}"
+                )
             staged[event.job_id] = event.seq
         for event in events:
             self._store(event)
@@ -147,6 +151,31 @@ class MemoryEventLog:
             self._floor = max(self._floor, *dropped)
             self._all = [(c, e) for c, e in self._all if id(e) in kept]
         return GcReport(jobs_removed=removed_jobs, events_removed=removed_events)
+
+    @property
+    def spill_path(self) -> Path | None:
+        return None
+
+    async def beat(self, runner: str, value: int | None) -> None:
+        if value is None:
+            self._heartbeats.pop(runner, None)
+        else:
+            self._heartbeats[runner] = value
+
+    async def heartbeat(self, runner: str) -> int | None:
+        return self._heartbeats.get(runner)
+
+    async def reopen(self, job_id: str, seq: int) -> None:
+        job = self._jobs.get(job_id)
+        last = job.events[-1] if job and job.events else None
+        if job is None or last is None or last.seq != seq or not last.is_end:
+            raise SequenceConflictError(f"job {job_id}: seq {seq} is not its stored end event")
+        # The firehose keeps its entry: its cursors stay dense, and followers saw it already.
+        job.events.pop()
+        job.record = msgspec.structs.replace(
+            job.record, status="running", ended_at=None, last_seq=seq - 1
+        )
+        self._signal.bump()
 
     def _trim(self, job: _Job, keep: int) -> int:
         excess = len(job.events) - keep

@@ -27,10 +27,17 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
-from spruce.errors import CursorReset, StoreError, StoreURLError, UsageError
+from spruce.errors import (
+    CursorReset,
+    SequenceConflictError,
+    StoreError,
+    StoreURLError,
+    UsageError,
+)
 from spruce.events import Event, check_job_id, decode_event, encode_event, is_valid_job_id
 from spruce.store.base import (
     READ_LIMIT,
+    RUNNER_MEMORY,
     AutoRetention,
     ChangeSignal,
     GcReport,
@@ -41,8 +48,8 @@ from spruce.store.base import (
     keep_days_cutoff,
     parse_int_cursor,
 )
-from spruce.store.redis_scripts import APPEND, REMOVE
-from spruce.store.spill import SpillFile, default_spill_dir
+from spruce.store.redis_scripts import APPEND, REMOVE, REOPEN
+from spruce.store.spill import SpillKeeper
 
 _log: Final = logging.getLogger("spruce.store.redis")
 _NAMESPACE_RE: Final = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -67,12 +74,16 @@ class _Keys:
         self.floor = f"{namespace}:all:floor"
         self.jobs = f"{namespace}:jobs"
         self._job = f"{namespace}:job:"
+        self._runner = f"{namespace}:runner:"
 
     def job(self, job_id: str) -> str:
         return self._job + job_id
 
     def info(self, job_id: str) -> str:
         return f"{self._job}{job_id}:info"
+
+    def runner(self, runner: str) -> str:
+        return self._runner + runner
 
 
 def parse_redis_url(url: str) -> tuple[str, str, str]:
@@ -109,7 +120,6 @@ class RedisEventLog:
         self.retention = retention or Retention()
         self._client_url, self.namespace, self.safe_url = parse_redis_url(url)
         self._keys = _Keys(self.namespace)
-        self._spill_dir = spill_dir
         self._max_buffered = max_buffered
         self._max_buffered_bytes = max_buffered_bytes
         self._close_timeout = close_timeout
@@ -125,7 +135,7 @@ class RedisEventLog:
         self._buffered_bytes = 0
         self._held: dict[str, int] = {}
         self._spilled: dict[str, int] = {}
-        self._spill: SpillFile | None = None
+        self._spill = SpillKeeper(spill_dir, stem=f"redis-{self.namespace}")
         # Moves when the buffer is spilled, so that a flush in flight leaves the buffer alone.
         self._epoch = 0
         self._send_lock = asyncio.Lock()
@@ -143,7 +153,7 @@ class RedisEventLog:
     @property
     def spill_path(self) -> Path | None:
         """The spill file, once events had to be written to one."""
-        return self._spill.path if self._spill and self._spill.events_written else None
+        return self._spill.path
 
     # lifecycle -----------------------------------------------------------------------------
 
@@ -162,6 +172,7 @@ class RedisEventLog:
         self._listen_client = self._connect()
         self._append_script = client.register_script(APPEND)
         self._remove_script = client.register_script(REMOVE)
+        self._reopen_script = client.register_script(REOPEN)
         self._closing = False
         self._tasks = [asyncio.create_task(self._listen(), name="spruce-redis-listen")]
 
@@ -177,19 +188,20 @@ class RedisEventLog:
     async def aclose(self) -> None:
         await self._stop_listener()
         await self._drain_on_close()
-        if self._spill is not None:
-            self._spill.close()
-            if self._spill.events_written:
-                _log.warning(
-                    "%d events of job(s) %s did not reach Redis at %s; they are kept in %s."
-                    " Load them with: spruce import %s --store %s",
-                    self._spill.events_written,
-                    ", ".join(sorted(self._spilled)),
-                    self.safe_url,
-                    self._spill.path,
-                    self._spill.path,
-                    self.safe_url,
-                )
+        self._spill.close()
+        if self._spill.path is not None:
+            _log.warning(
+                "%d events of job(s) %s did not reach Redis at %s; they are kept in %s."
+                " Load them with: spruce import %s --store %s",
+                self._spill.written,
+                ", ".join(sorted(self._spilled)),
+                self.safe_url,
+                self._spill.path,
+                self._spill.path,
+                self.safe_url,
+            )
+        if self._spill.lost:
+            _log.error("%d events for Redis at %s were lost", self._spill.lost, self.safe_url)
         for client in (self._redis, self._listen_client):
             if client is not None:
                 await client.aclose()
@@ -288,7 +300,7 @@ class RedisEventLog:
             )
         except ResponseError as exc:
             if str(exc).startswith("SPRUCE "):
-                raise StoreError(str(exc).removeprefix("SPRUCE ")) from None
+                raise SequenceConflictError(str(exc).removeprefix("SPRUCE ")) from None
             raise
 
     # outage --------------------------------------------------------------------------------
@@ -341,9 +353,9 @@ class RedisEventLog:
         self._buffered_bytes = 0
         self._held.clear()
         self._epoch += 1
-        first = self._spill is None or not self._spill.events_written
+        first = self._spill.path is None
         self._write_spill(items)
-        if first and self._spill is not None:
+        if first and self._spill.path is not None:
             _log.warning(
                 "%s; events are written to %s from now on. Load them later with:"
                 " spruce import %s --store %s",
@@ -356,10 +368,7 @@ class RedisEventLog:
     def _write_spill(self, items: Sequence[_Item]) -> None:
         if not items:
             return
-        if self._spill is None:
-            directory = self._spill_dir or default_spill_dir()
-            self._spill = SpillFile(directory, stem=f"redis-{self.namespace}")
-        self._spill.write(body for _, body in items)
+        self._spill.keep([body for _, body in items])
         for event, _ in items:
             self._spilled[event.job_id] = event.seq
 
@@ -439,6 +448,34 @@ class RedisEventLog:
             if info:  # gc may remove a job between the index read and this one
                 records.append(_record(info, first))
         return records
+
+    # runners' heartbeats (a key each, that Redis drops a day after its last renewal) -------
+
+    async def beat(self, runner: str, value: int | None) -> None:
+        key = self._keys.runner(runner)
+        async with self._errors():
+            if value is None:
+                await self._client().delete(key)
+            else:
+                await self._client().set(key, value, ex=int(RUNNER_MEMORY))
+
+    async def heartbeat(self, runner: str) -> int | None:
+        async with self._errors():
+            value = await self._client().get(self._keys.runner(runner))
+        return None if value is None else int(value)
+
+    async def reopen(self, job_id: str, seq: int) -> None:
+        check_job_id(job_id)
+        keys = [self._keys.job(job_id), self._keys.info(job_id), self._keys.all]
+        try:
+            async with self._errors():
+                await self._reopen_script(keys=keys, args=[job_id, seq], client=self._client())
+        except StoreError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ResponseError) and str(cause).startswith("SPRUCE "):
+                raise SequenceConflictError(str(cause).removeprefix("SPRUCE ")) from None
+            raise
+        self._signal.bump()
 
     # waiting -------------------------------------------------------------------------------
 

@@ -119,3 +119,25 @@ redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[1])
 return {removed, 1}
 """
+
+# KEYS: 1 job stream, 2 job info, 3 all-jobs stream.  ARGV: 1 job_id, 2 seq.
+# Removes the job's last event, an end event, from both streams and marks the job running again;
+# the stream's last id steps back so that the job's next XADD may reuse the seq.
+REOPEN: Final = """
+local seq = tonumber(ARGV[2])
+local last = tonumber(redis.call('HGET', KEYS[2], 'last_seq')) or 0
+local found = redis.call('XRANGE', KEYS[1], seq .. '-0', seq .. '-0')
+if last ~= seq or #found == 0 or not redis.call('HGET', KEYS[2], 'ended_at') then
+  return redis.error_reply('SPRUCE job ' .. ARGV[1] .. ': seq ' .. seq ..
+    ' is not its stored end event')
+end
+local fields = found[1][2]
+for f = 1, #fields, 2 do
+  if fields[f] == 'c' then redis.call('XDEL', KEYS[3], fields[f + 1] .. '-0') end
+end
+redis.call('XDEL', KEYS[1], seq .. '-0')
+if seq > 1 then redis.call('XSETID', KEYS[1], (seq - 1) .. '-0') end
+redis.call('HSET', KEYS[2], 'status', 'running', 'last_seq', seq - 1)
+redis.call('HDEL', KEYS[2], 'ended_at')
+return 1
+"""

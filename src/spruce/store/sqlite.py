@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -18,10 +19,11 @@ from typing import Final, TypeVar
 
 import msgspec
 
-from spruce.errors import CursorReset, StoreError
+from spruce.errors import CursorReset, SequenceConflictError, StoreError, StoreUnavailableError
 from spruce.events import Event, decode_event, encode_event
 from spruce.store.base import (
     READ_LIMIT,
+    RUNNER_MEMORY,
     AutoRetention,
     ChangeSignal,
     GcReport,
@@ -57,6 +59,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_by_start ON jobs (started_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+_RUNNER_KEY: Final = "runner:"
 _BUSY_TIMEOUT_MS: Final = 30_000
 _POLL_SECONDS: Final = 0.01
 _LOCK_RETRIES: Final = 50
@@ -131,7 +134,7 @@ class SQLiteEventLog:
                     conn.execute(statement)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _roll_back(conn)
             raise
 
     # writing -------------------------------------------------------------------------------
@@ -158,7 +161,7 @@ class SQLiteEventLog:
                 self._save_job(conn, record, is_new=is_new)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _roll_back(conn)
             raise
 
     def _check_continuity(
@@ -184,7 +187,7 @@ class SQLiteEventLog:
                     entry = (stored, False)
             record, is_new = entry
             if event.seq != record.last_seq + 1:
-                raise StoreError(
+                raise SequenceConflictError(
                     f"job {event.job_id}: seq {event.seq} does not follow {record.last_seq}"
                 )
             # A new record only when the status changes; otherwise just move last_seq (hot path).
@@ -287,6 +290,74 @@ class SQLiteEventLog:
 
         return await self._on_reader(query)
 
+    @property
+    def spill_path(self) -> Path | None:
+        return None  # a refused write is the bus's to keep (see WorkflowEventBus)
+
+    # runners' heartbeats (rows "runner:NAME" of the meta table: "COUNTER WRITTEN_AT") --------
+
+    async def beat(self, runner: str, value: int | None) -> None:
+        key = _RUNNER_KEY + runner
+
+        def write() -> None:
+            conn = self._require(self._writer)
+            if value is None:
+                conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+                return
+            now = time.time()
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, f"{value} {now!r}"),
+            )
+            # The writer's own clock dates the row for this clean-up only, never for liveness.
+            conn.execute(
+                "DELETE FROM meta WHERE key GLOB 'runner:*'"
+                " AND CAST(substr(value, instr(value, ' ') + 1) AS REAL) < ?",
+                (now - RUNNER_MEMORY,),
+            )
+
+        await self._on_writer(lambda: _retry_locked(write))
+
+    async def heartbeat(self, runner: str) -> int | None:
+        def read() -> int | None:
+            row = (
+                self._require(self._reader)
+                .execute("SELECT value FROM meta WHERE key = ?", (_RUNNER_KEY + runner,))
+                .fetchone()
+            )
+            return None if row is None else int(str(row[0]).split(" ", 1)[0])
+
+        return await self._on_reader(read)
+
+    async def reopen(self, job_id: str, seq: int) -> None:
+        def write() -> None:
+            conn = self._require(self._writer)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(
+                    "SELECT e.body FROM events e JOIN jobs j ON j.job_id = e.job_id"
+                    " WHERE e.job_id = ? AND e.seq = ? AND j.last_seq = ?",
+                    (job_id, seq, seq),
+                ).fetchone()
+                if row is None or not decode_event(row[0]).is_end:
+                    raise SequenceConflictError(
+                        f"job {job_id}: seq {seq} is not its stored end event"
+                    )
+                conn.execute("DELETE FROM events WHERE job_id = ? AND seq = ?", (job_id, seq))
+                conn.execute(
+                    "UPDATE jobs SET status = 'running', ended_at = NULL, last_seq = ?"
+                    " WHERE job_id = ?",
+                    (seq - 1, job_id),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                _roll_back(conn)
+                raise
+
+        await self._on_writer(lambda: _retry_locked(write))
+        self._signal.bump()
+
     # waiting -------------------------------------------------------------------------------
 
     async def wait(self, seen: int, timeout: float) -> None:
@@ -354,7 +425,7 @@ class SQLiteEventLog:
                 )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _roll_back(conn)
             raise
         return GcReport(jobs_removed=len(doomed), events_removed=events_removed)
 
@@ -385,7 +456,18 @@ class SQLiteEventLog:
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, fn)
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {exc}") from exc
+            raise self._store_error(exc) from exc
+
+    def _store_error(self, exc: sqlite3.Error) -> StoreError:
+        """StoreUnavailableError for what may pass (a full disk, I/O, locks), naming a full disk
+        as such; StoreError for what will not (a read-only or corrupt file)."""
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+        full = code == sqlite3.SQLITE_FULL or (code == sqlite3.SQLITE_IOERR and _no_room(self.path))
+        if full:
+            return StoreUnavailableError(f"disk full: {self.path} ({exc})")
+        if code in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return StoreUnavailableError(f"{self.path}: {exc}")
+        return StoreError(f"{self.path}: {exc}")
 
     def _require(self, conn: sqlite3.Connection | None) -> sqlite3.Connection:
         if conn is None:
@@ -418,6 +500,22 @@ def _job_row(conn: sqlite3.Connection, job_id: str) -> JobRecord | None:
 def _max_id(conn: sqlite3.Connection, where: str, params: tuple[object, ...]) -> int:
     row = conn.execute(f"SELECT MAX(id) FROM events WHERE {where}", params).fetchone()
     return int(row[0] or 0)
+
+
+def _no_room(path: Path) -> bool:
+    """Whether the file system holding `path` has less than a page left."""
+    try:
+        return shutil.disk_usage(path.parent).free < 65_536
+    except OSError:
+        return False
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    """Undo an open transaction; SQLite may have undone it already (it does on a full disk), and
+    a failing ROLLBACK must not hide the error that caused it."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 def _retry_locked(fn: Callable[[], T]) -> T:

@@ -18,11 +18,20 @@ import msgspec
 from spruce.bus import WorkflowEventBus, check_encodable
 from spruce.events import Event
 from spruce.events import WorkflowEvent as E
-from spruce.hooks.base import MAX_DETAILS, Hook, HookContext, HookResult, Prepared, TestCase
+from spruce.hooks.base import (
+    Hook,
+    HookContext,
+    HookResult,
+    Prepared,
+    TestCase,
+    count_outcomes,
+    keep_findings,
+)
 from spruce.hooks.batches import balanced_chunks, merge_results
 from spruce.workflow.cache import CONFIG_FILES, ResultCache, cache_key
 from spruce.workflow.definitions import IN_PROCESS, PhaseName
 from spruce.workflow.process import usable_cpus
+from spruce.workflow.scope import HookGate
 
 _log: Final = logging.getLogger("spruce.workflow")
 
@@ -60,6 +69,7 @@ class JobContext:
     stop_reason: str | None = None  # set once --fail-fast stops scheduling
     cancel_reason: str | None = None  # set when the job is cancelled (else a cancel is a timeout)
     config_digests: tuple[tuple[str, str], ...] = ()
+    gate: HookGate | None = None  # --hook/--skip and the file scope
 
     async def publish(self, event: E, step_id: str | None, data: dict[str, Any]) -> None:
         """Publish one event of this job."""
@@ -80,19 +90,21 @@ Publish = Callable[[E, str | None, dict[str, Any]], Awaitable[None]]
 
 def hook_data(hook_id: str, phase: str, result: HookResult) -> dict[str, Any]:
     """The `data` of a hook's end event (docs/events.md)."""
-    details = [msgspec.to_builtins(finding) for finding in result.findings[:MAX_DETAILS]]
     return {
         "hook": hook_id,
         "phase": phase,
         "status": result.status,
         "duration": round(result.duration, 4),
         "exit_code": result.exit_code,
-        "findings": len(result.findings),
+        "findings": result.findings_total,
+        "findings_total": result.findings_total,
+        "findings_truncated": len(result.findings) < result.findings_total,
         "cached": result.cached,
         "reason": result.reason,
-        "details": details,
-        "details_truncated": len(result.findings) > MAX_DETAILS,
+        "details": msgspec.to_builtins(result.findings),
+        "details_truncated": len(result.findings) < result.findings_total,
         "changed_files": list(result.changed_files),
+        "output_tail": result.output_tail,
     }
 
 
@@ -118,12 +130,15 @@ async def run_hook(
     publish = publish or job.publish
     hook_id = hook.spec.id
     step = f"{phase}/{hook_id}"
-    if job.stop_reason is not None:
-        result = HookResult(status="skipped", reason=job.stop_reason)
+    refused = job.stop_reason or (job.gate.refuse(hook_id) if job.gate else None)
+    if refused is not None:
+        result = HookResult(status="skipped", reason=refused)
         await publish(E.HOOK_SKIPPED, step, hook_data(hook_id, phase, result))
         return result
     try:
         prepared = hook.prepare(ctx)
+        if job.gate is not None and not isinstance(prepared, str):
+            prepared = job.gate.narrow(hook, prepared)
     except Exception as exc:  # a hook's own bug ends that hook, not the job or its neighbours
         result = HookResult(status="error", reason=f"internal error: {exc!r}")
         await publish(E.HOOK_FAILED, step, hook_data(hook_id, phase, result))
@@ -196,7 +211,9 @@ async def _answer(job: JobContext, ctx: HookContext, hook: Hook, prepared: Prepa
             # The duration is this run's (the lookup), not the one the cached result took.
             return msgspec.structs.replace(cached, duration=time.monotonic() - started)
     timeout = ctx.config.hook_timeout_for(hook.spec.id)
-    result = await _execute(job, ctx, hook, prepared, timeout=timeout)
+    result = keep_findings(
+        await _execute(job, ctx, hook, prepared, timeout=timeout), ctx.config.max_findings
+    )
     if key is not None and job.cache is not None:
         job.cache.put(key, result)
     return result
@@ -441,14 +458,7 @@ class SuiteRun:
 
     def counts(self) -> dict[str, int]:
         """The tests phase's end counts."""
-        outcomes = [case.outcome for case in self.cases]
-        return {
-            "passed": outcomes.count("passed"),
-            "failed": outcomes.count("failed"),
-            "skipped": outcomes.count("skipped"),
-            "errors": outcomes.count("error"),
-            "total": len(outcomes),
-        }
+        return count_outcomes(self.cases)
 
 
 def begin_tests_early(job: JobContext, tasks: anyio.abc.TaskGroup) -> SuiteRun | None:

@@ -22,6 +22,7 @@ from spruce.errors import ConfigError
 from spruce.events import WorkflowEvent as E
 from spruce.orphans import runner_identity
 from spruce.workflow.definitions import PhaseName, WorkflowDefinition
+from spruce.workflow.scope import HookGate
 
 _log: Final = logging.getLogger("spruce.workflow")
 EXIT_PASSED: Final = 0
@@ -38,6 +39,9 @@ class RunOptions:
     no_cache: bool = False
     fail_fast: bool = False
     cache_dir: Path | None = None  # None: the user's cache directory
+    all_tests: bool = False  # run the whole suite, no test selection
+    gate: HookGate | None = None  # the hooks and files chosen (--hook/--skip/--files…)
+    pre_commit: bool = False  # run the hooks of .pre-commit-config.yaml (--pre-commit-config)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,6 +228,15 @@ class WorkflowEngine:
             return JobOutcome(status="passed", exit_code=EXIT_PASSED)
         return JobOutcome(status="failed", exit_code=EXIT_FAILED, reason="checks failed")
 
+    def _pre_commit_hooks(self, configured: bool) -> dict[PhaseName, list[Any]]:
+        """The hooks of .pre-commit-config.yaml by phase, when asked for; they replace the
+        built-in checks of those phases."""
+        if not (configured or self.options.pre_commit):
+            return {}
+        from spruce.precommit import load_pre_commit
+
+        return load_pre_commit(self.project)
+
     async def _config_phase(self, scratch: Path) -> Any:
         """Read the config, list the files, find the tools; a JobOutcome if that fails."""
         from spruce.config import load_config
@@ -238,6 +251,7 @@ class WorkflowEngine:
         await self._publish(E.CONFIG_PHASE_STARTED, "config", {"phase": "config"})
         try:
             config = load_config(self.project)
+            imported = self._pre_commit_hooks(config.pre_commit)
             paths = await anyio.to_thread.run_sync(
                 lambda: discover_files(self.project, exclude=config.exclude)
             )
@@ -256,7 +270,7 @@ class WorkflowEngine:
         plan: dict[PhaseName, list[Any]] = {}
         for phase in self.workflow.phases:
             if phase != "code_cleaning" or self.options.fix:
-                plan[phase] = hooks_for(phase, config)
+                plan[phase] = imported[phase] if phase in imported else hooks_for(phase, config)
         cache = None
         if not self.options.no_cache:
             cache = ResultCache(self.options.cache_dir or default_cache_dir())
@@ -270,6 +284,7 @@ class WorkflowEngine:
             cache=cache,
             fail_fast=self.options.fail_fast,
             cancel_reason=self._cancel_reason,
+            gate=self.options.gate,
         )
         data = {
             "phase": "config",

@@ -4,44 +4,18 @@ job list updates live from the all-jobs stream."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from spruce.events import WorkflowEvent
+from tests.server.browser.conftest import open_page, problems
 from tests.server.conftest import PROJECTS, Served, memory_server
 from tests.server.test_bridge import publish_job
 
 pytestmark = [pytest.mark.anyio, pytest.mark.browser]
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-async def open_page(browser: Browser, url: str) -> Page:
-    page = await browser.new_page()
-    page.set_default_timeout(60_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    await page.goto(url)
-    page.errors = errors  # type: ignore[attr-defined]
-    return page
 
 
 @pytest.mark.slow
@@ -69,8 +43,8 @@ async def test_a_job_started_from_the_dashboard_shows_its_phases_status_and_find
         await expect(row).to_have_attribute("data-status", phase["status"])
     ruff = page.locator('.row.hook[data-unit="ruff-check"]')
     await expect(ruff).to_have_attribute("data-status", "failed")
-    await expect(page.locator("#findings tr").first).to_contain_text("tool.py:")
-    assert page.errors == []  # type: ignore[attr-defined]
+    await expect(page.locator("#findings .finding .loc").first).to_contain_text("tool.py:")
+    assert problems(page) == []
 
 
 @pytest.mark.timeout(120)
@@ -106,4 +80,4 @@ async def test_the_job_list_and_a_job_page_follow_a_running_job_live(browser: Br
             "data-status", "passed"
         )
         await expect(row.locator(".status")).to_have_text("passed")
-        assert page.errors == [] and job_page.errors == []  # type: ignore[attr-defined]
+        assert problems(page) == [] and problems(job_page) == []

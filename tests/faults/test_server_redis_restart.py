@@ -16,24 +16,17 @@ from websockets.asyncio.client import connect
 from spruce.container import open_services
 from spruce.events import WorkflowEvent
 from spruce.server.bridge import BridgeLimits, CloseCode
-from tests.conftest import free_port
 from tests.server.conftest import read_all, serve_in_process, watch
 from tests.server.test_bridge import publish_job
-from tests.store.redis_support import RedisServer
+from tests.store.redis_support import RedisServer, private_redis
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis]
 
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    data = tmp_path / "redis"
-    data.mkdir()
-    server = RedisServer(data, free_port())
-    server.start()
-    try:
+    with private_redis(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def wipe(server: RedisServer) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import parse_qs
@@ -94,10 +94,13 @@ class BodyLimitMiddleware:
         self.app = app
         self.limit = limit
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine of its own: a WebSocket's session then keeps no frame of ours alive.
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._limited(scope, receive, send)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await _too_large(self.limit)(scope, receive, send)
@@ -161,20 +164,19 @@ class GuardMiddleware:
         self.guard = guard
         self.hosts = hosts  # None: any Host header (a token guards a public bind)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine of its own: a WebSocket's session then keeps no frame of ours alive.
         if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         problem = head_problem(scope) or self._problem(scope)
         if problem is None:
-            await self.app(scope, receive, send)
-        elif scope["type"] == "http":
+            return self.app(scope, receive, send)
+        if scope["type"] == "http":
             # An oversized head may come again on a kept-alive connection: close it.
             closing = {"Connection": "close"} if problem[0] in (414, 431) else None
             response = JSONResponse({"error": problem[1]}, status_code=problem[0], headers=closing)
-            await response(scope, receive, send)
-        else:
-            await _deny_websocket(scope, receive, send, *problem)
+            return response(scope, receive, send)
+        return _deny_websocket(scope, receive, send, *problem)
 
     def _problem(self, scope: Scope) -> tuple[int, str] | None:
         headers = Headers(scope=scope)

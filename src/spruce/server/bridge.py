@@ -239,9 +239,15 @@ class EventBusWebSocketBridge:
 
     async def _resync(self) -> None:
         """A safety net: live job clients behind the log (an event the bus never handed over,
-        e.g. a lost end event) re-read it.  One timer for all clients, one read per job."""
+        e.g. a lost end event) re-read it.  One timer for all clients, one read per job.
+
+        Only events the log held at the previous pass count: one stored a moment ago may still
+        be on its way through the bus, and 1,000 clients re-reading the log for it at once
+        would queue up behind that read instead of getting it live."""
+        stored_before: dict[str, int] = {}
         while True:
             await asyncio.sleep(self.limits.resync_after)
+            stored_now: dict[str, int] = {}
             for job_id, clients in list(self._jobs.items()):
                 try:
                     record = await self.log.get_job(job_id)
@@ -254,10 +260,15 @@ class EventBusWebSocketBridge:
                             gone = f"job {job_id} is no longer in the event log"
                             self._stop(client, CloseCode.UNKNOWN_JOB, gone)
                     continue
-                ask: _JobItem = (record.last_seq, False, "")  # no text: read it from the log
+                stored_now[job_id] = record.last_seq
+                due = min(record.last_seq, stored_before.get(job_id, 0))
+                if record.status != "running":
+                    due = record.last_seq  # nothing more comes: the end must reach everyone
+                ask: _JobItem = (due, False, "")  # no text: read it from the log
                 for client in list(clients):
-                    if client.live and client.sender is None and client.last < record.last_seq:
+                    if client.live and client.sender is None and client.last < due:
                         self._offer(client, ask)
+            stored_before = stored_now
 
     def _offer(self, client: _Client[_T], item: _T) -> None:
         if client.close_code is not None:

@@ -1,4 +1,5 @@
-"""Fan-out: 1,000 WebSocket clients on one job, 2,000 events, against a bare Starlette broadcast.
+"""Fan-out: 1,000 WebSocket clients on one job, 2,000 events, against a bare Starlette broadcast;
+and 1,000 idle firehose clients that never read, on a log with a backlog.
 
 Both servers run in a child process of their own under the same uvicorn settings (spruce's
 `listen.config`, the stdlib event loop of `spruce serve`); this process holds the clients, checks
@@ -6,7 +7,15 @@ that every client got every event in order, and prints p50/p99 delivery latency 
 publish time on both) and server memory per connection (RSS after gc, at steady state once every
 client joined), per round and as medians over rounds with ratios spruce/peer.
 
+spruce serves from a SQLite log (the default store; `--store memory` for the in-process one, as
+the bench measured before the idle clients came) holding a backlog of `--backlog` events of
+another job (~430 bytes each). Once the following clients joined, `--idle` more clients open
+`/ws/progress?after=0` (the dashboard's firehose, so the whole backlog is replayed to each) and
+never read a byte; they stay connected while the events go out. Server memory per idle client
+is the RSS they add (target <= 50 KB, goal 20 KB); the bare broadcast has no firehose.
+
     python bench/fanout.py [--clients 1000] [--events 2000] [--rate 25] [--rounds 2]
+                           [--idle 1000] [--backlog 1000]
     python bench/fanout.py --trace     (where the memory goes: tracemalloc and gc object diffs)
 """
 
@@ -14,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import gc
 import json
@@ -22,6 +32,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from array import array
@@ -29,7 +40,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from crossproc import reap  # bench/ is on sys.path when a bench runs as a script
@@ -119,29 +130,35 @@ class Probe:
         return out
 
 
-async def serve_spruce(port: int, events: int, rate: float) -> None:
+async def serve_spruce(port: int, events: int, rate: float, backlog: int, store: str) -> None:
     from spruce.container import open_services
     from spruce.events import WorkflowEvent
     from spruce.server import listen
     from spruce.server.app import create_app
     from spruce.server.bridge import BridgeLimits
 
-    async with open_services(store_url="memory://") as services:
-        bus = services.bus
-        await bus.publish(WorkflowEvent.WORKFLOW_SESSION_INITIALIZING, job_id=JOB, data={"t": 0})
-        await bus.flush()
-
-        async def emit(i: int) -> None:
-            kind = (
-                WorkflowEvent.WORKFLOW_COMPLETED if i == events - 2 else WorkflowEvent.HOOK_STARTED
+    with tempfile.TemporaryDirectory(prefix="spruce-fanout-") as tmp:
+        url = f"sqlite://{tmp}/events.db" if store == "sqlite" else "memory://"
+        async with open_services(store_url=url) as services:
+            bus = services.bus
+            for i in range(backlog):  # a finished job: what a firehose replay from 0 sends
+                last = i == backlog - 1
+                kind = WorkflowEvent.WORKFLOW_COMPLETED if last else WorkflowEvent.HOOK_STARTED
+                await bus.publish(kind, job_id="backlog", data={"pad": "p" * 300})
+            await bus.publish(
+                WorkflowEvent.WORKFLOW_SESSION_INITIALIZING, job_id=JOB, data={"t": 0}
             )
-            await bus.publish(kind, job_id=JOB, step_id="fast_hooks/x", data={"t": time.time()})
+            await bus.flush()
 
-        probe = Probe(events, rate, emit)
-        app = create_app(
-            services, None, roots=[], limits=BridgeLimits(max_clients=5000), mounts=probe.routes()
-        )
-        await listen.Server(listen.config(app, host="127.0.0.1", port=port)).serve()
+            async def emit(i: int) -> None:
+                last = i == events - 2
+                kind = WorkflowEvent.WORKFLOW_COMPLETED if last else WorkflowEvent.HOOK_STARTED
+                await bus.publish(kind, job_id=JOB, step_id="fast_hooks/x", data={"t": time.time()})
+
+            probe = Probe(events, rate, emit)
+            limits = BridgeLimits(max_clients=5000)
+            app = create_app(services, None, roots=[], limits=limits, mounts=probe.routes())
+            await listen.Server(listen.config(app, host="127.0.0.1", port=port)).serve()
 
 
 async def serve_peer(port: int, events: int, rate: float) -> None:
@@ -189,11 +206,14 @@ async def serve_peer(port: int, events: int, rate: float) -> None:
     await listen.Server(listen.config(app, host="127.0.0.1", port=port)).serve()
 
 
-def serve(kind: str, port: int, events: int, rate: float, trace: bool) -> None:
-    if trace:
+def serve(args: argparse.Namespace) -> None:
+    if args.trace:
         tracemalloc.start(1)
-    target = serve_spruce if kind == "spruce" else serve_peer
-    asyncio.run(target(port, events, rate))
+    kind, port = args.serve[0], int(args.serve[1])
+    if kind == "spruce":
+        asyncio.run(serve_spruce(port, args.events, args.rate, args.backlog, args.store))
+    else:
+        asyncio.run(serve_peer(port, args.events, args.rate))
 
 
 # the clients (this process) ------------------------------------------------------------------
@@ -211,6 +231,7 @@ class Outcome:
     seconds: float
     cpu: float  # the server's CPU seconds while the events went out
     breakdown: dict[str, Any]
+    kb_per_idle: float  # RSS each idle firehose client added (nan: none)
 
     def p(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -242,12 +263,49 @@ async def client(url: str, expected: int, latencies: array[float], ready: asynci
     return got, in_order, ws.close_code or 0
 
 
+async def idle_client(port: int) -> asyncio.StreamWriter:
+    """A firehose client from cursor 0 that, once accepted, never reads another byte."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET /ws/progress?after=0 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        .encode()
+    )  # fmt: skip
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
+    if b" 101 " not in head.split(b"\r\n", 1)[0]:
+        raise RuntimeError(f"idle client refused: {head[:80]!r}")
+    cast(
+        asyncio.Transport, writer.transport
+    ).pause_reading()  # from here on the kernel's buffers fill, then the server's
+    return writer
+
+
+async def settle(pid: int, *, limit: float = 120.0) -> None:
+    """Wait until the server is quiet: less than 2 % of a core over half a second."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = _cpu_seconds(pid)
+        await asyncio.sleep(0.5)
+        if _cpu_seconds(pid) - before < 0.01:
+            return
+
+
+async def join_idle(port: int, count: int) -> list[asyncio.StreamWriter]:
+    writers: list[asyncio.StreamWriter] = []
+    for start in range(0, count, 100):  # in waves: the listen backlog is finite
+        wave = min(100, count - start)
+        writers += await asyncio.gather(*(idle_client(port) for _ in range(wave)))
+    return writers
+
+
 async def run_one(name: str, args: argparse.Namespace) -> Outcome:
     from tests.conftest import free_port
 
     port = free_port()
     argv = [sys.executable, __file__, "--serve", name, str(port), "--events", str(args.events),
-            "--rate", str(args.rate), *(["--trace"] if args.trace else [])]  # fmt: skip
+            "--rate", str(args.rate), "--backlog", str(args.backlog), "--store", args.store,
+            *(["--trace"] if args.trace else [])]  # fmt: skip
     proc = subprocess.Popen(argv, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -272,6 +330,16 @@ async def run_one(name: str, args: argparse.Namespace) -> Outcome:
             await asyncio.wait_for(ready.wait(), 120)
             await asyncio.sleep(1.0)  # steady state: every session reached its live wait
             mem = (await http.get(f"{base}/bench/mem?mark=joined&diff=idle,joined")).json()
+            idle_kb = float("nan")
+            idlers: list[asyncio.StreamWriter] = []
+            if name == "spruce" and args.idle:
+                idlers = await join_idle(port, args.idle)
+                await settle(proc.pid)  # every replay went as far as its socket lets it
+                marks = "?mark=idlers&diff=joined,idlers" if args.trace else ""
+                with_idle = (await http.get(f"{base}/bench/mem{marks}")).json()
+                idle_kb = (with_idle["rss_kb"] - mem["rss_kb"]) / args.idle
+                if args.trace:
+                    print_breakdown(f"{name}, idle firehose", with_idle, args.idle)
             cpu = _cpu_seconds(proc.pid)
             started = time.perf_counter()
             await http.post(f"{base}/bench/start")
@@ -279,6 +347,8 @@ async def run_one(name: str, args: argparse.Namespace) -> Outcome:
             seconds = time.perf_counter() - started
             peak = _rss_kb(proc.pid, "VmHWM")
             cpu = _cpu_seconds(proc.pid) - cpu
+            for writer in idlers:
+                writer.close()
     finally:
         reap(proc)
     closes: dict[int, int] = {}
@@ -286,13 +356,12 @@ async def run_one(name: str, args: argparse.Namespace) -> Outcome:
         closes[code] = closes.get(code, 0) + 1
     return Outcome(name, sum(r[0] for r in results), all(r[1] for r in results), closes,
                    latencies, (mem["rss_kb"] - idle) / args.clients, peak / 1024, seconds,
-                   cpu, mem)  # fmt: skip
+                   cpu, mem, idle_kb)  # fmt: skip
 
 
-def print_breakdown(o: Outcome, clients: int) -> None:
-    b = o.breakdown
-    print(f"\n== {o.name}: per connection, idle -> {clients} joined ==")
-    print(f"RSS {o.kb_per_conn:.1f} KB; traced {b.get('traced_kb', 0) / clients:.2f} KB")
+def print_breakdown(name: str, b: dict[str, Any], clients: int) -> None:
+    print(f"\n== {name}: per connection, {clients} joined ==")
+    print(f"traced {b.get('traced_kb', 0) / clients:.2f} KB per connection")
     for where, size, count in b.get("lines", []):
         print(f"  {size / clients:>8.0f} B {count / clients:>6.1f} blocks  {where}")
     print("  by file:")
@@ -308,12 +377,13 @@ def report(rounds: list[dict[str, Outcome]], args: argparse.Namespace) -> None:
     print(f"\n{args.clients} clients x {args.events} events at {args.rate:g}/s "
           f"({args.clients * args.events:,} deliveries expected per server)")  # fmt: skip
     print(f"{'round':<6}{'server':<8}{'delivered':>12}{'in order':>10}{'p50 ms':>9}"
-          f"{'p99 ms':>9}{'KB/conn':>9}{'peak MB':>9}{'secs':>7}{'cpu s':>7}  closes")  # fmt: skip
+          f"{'p99 ms':>9}{'KB/conn':>9}{'KB/idle':>9}{'peak MB':>9}{'secs':>7}{'cpu s':>7}"
+          "  closes")  # fmt: skip
     for i, outcomes in enumerate(rounds, 1):
         for o in outcomes.values():
             print(f"{i:<6}{o.name:<8}{o.delivered:>12,}{o.in_order!s:>10}{o.p(0.5):>9.1f}"
-                  f"{o.p(0.99):>9.1f}{o.kb_per_conn:>9.1f}{o.peak_mb:>9.1f}{o.seconds:>7.1f}{o.cpu:>7.1f}"
-                  f"  {o.closes}")  # fmt: skip
+                  f"{o.p(0.99):>9.1f}{o.kb_per_conn:>9.1f}{o.kb_per_idle:>9.1f}{o.peak_mb:>9.1f}"
+                  f"{o.seconds:>7.1f}{o.cpu:>7.1f}  {o.closes}")  # fmt: skip
     med: dict[str, dict[str, float]] = {}
     for name in SERVERS:
         runs = [r[name] for r in rounds]
@@ -332,6 +402,11 @@ def report(rounds: list[dict[str, Outcome]], args: argparse.Namespace) -> None:
           "target <= 30 KB per connection")  # fmt: skip
     ok = all(o.in_order and o.delivered == args.clients * args.events
              for r in rounds for o in r.values())  # fmt: skip
+    if args.idle:
+        idle_kb = statistics.median(r["spruce"].kb_per_idle for r in rounds)
+        print(f"median spruce memory per idle firehose client ({args.idle} clients, "
+              f"{args.backlog} events of backlog): {idle_kb:.1f} KB; "
+              "target <= 50 KB, goal 20 KB")  # fmt: skip
     print("every event delivered in order to every client:", ok)
 
 
@@ -343,7 +418,7 @@ async def main_async(args: argparse.Namespace) -> None:
         rounds.append({name: outcomes[name] for name in SERVERS})
         if args.trace:
             for name in SERVERS:
-                print_breakdown(outcomes[name], args.clients)
+                print_breakdown(name, outcomes[name].breakdown, args.clients)
     report(rounds, args)
 
 
@@ -355,6 +430,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=25.0, help="events per second")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--idle", type=int, default=1000, help="idle firehose clients (spruce)")
+    parser.add_argument("--backlog", type=int, default=1000, help="events in spruce's log first")
+    parser.add_argument("--store", choices=("sqlite", "memory"), default="sqlite")
     parser.add_argument(
         "--trace",
         action="store_true",
@@ -365,7 +443,7 @@ def main() -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.serve:
-        serve(args.serve[0], int(args.serve[1]), args.events, args.rate, args.trace)
+        serve(args)
     else:
         asyncio.run(main_async(args))
 

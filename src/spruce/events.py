@@ -132,8 +132,9 @@ def decode_event(raw: bytes | str) -> Event:
 
 
 def is_valid_job_id(job_id: str) -> bool:
-    """Whether `job_id` fits the allowed alphabet and length."""
-    return _JOB_ID_RE.match(job_id) is not None
+    """Whether `job_id` fits the allowed alphabet and length (all of it: `$` alone lets a
+    trailing newline through)."""
+    return _JOB_ID_RE.fullmatch(job_id) is not None
 
 
 def check_job_id(job_id: str) -> str:

@@ -39,9 +39,14 @@ def new_job_id() -> str:
 
 def resolve_project(project: str | Path, roots: Sequence[Path]) -> Path:
     """The project's absolute path; UsageError if it is not a directory or not under a root."""
-    path = Path(project).expanduser().resolve()
-    if not path.is_dir():
-        raise UsageError(f"project {str(project)!r} is not an existing directory")
+    try:
+        path = Path(project).expanduser().resolve()
+        if not path.is_dir():
+            raise UsageError(f"project {str(project)[:200]!r} is not an existing directory")
+    except (ValueError, OSError, RuntimeError) as exc:
+        # A NUL byte, a name too long, an unknown ~user: the path cannot name a directory.
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"project path {str(project)[:200]!r} is not usable: {why}") from None
     try:
         str(path).encode("utf-8")
     except UnicodeEncodeError:

@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 from spruce.bus import WorkflowEventBus
 from spruce.container import Services, open_services
 from spruce.events import WorkflowEvent
-from spruce.server.bridge import BridgeLimits, CloseCode, _finish, _start
+from spruce.server.bridge import BridgeLimits, CloseCode
 from spruce.store.base import Retention
 from tests.server.conftest import Served, memory_server, read_all, serve_in_process, watch
 
@@ -272,7 +272,7 @@ async def test_an_idle_client_costs_its_socket_task_only_and_senders_end_with_th
             "EventBusWebSocketBridge._follow": 1,
             "EventBusWebSocketBridge._resync": 1,
         }
-        assert idle["WebSocketsSansIOProtocol.run_asgi"] == 20
+        assert idle["WSProtocol.run_asgi"] == 20
         assert after["EventBusWebSocketBridge._send_live"] == 0
 
 
@@ -318,52 +318,3 @@ async def test_server_shutdown_closes_clients_so_they_can_resume() -> None:
 
 def _services(served: Served) -> Services:
     return served.services
-
-
-async def test_a_send_begun_inline_that_waits_is_finished_in_a_task_in_order() -> None:
-    loop = asyncio.get_running_loop()
-    gates = [loop.create_future() for _ in range(2)]
-    seen: list[object] = []
-
-    async def send() -> None:
-        seen.append("start")
-        for gate in gates:
-            seen.append(await gate)
-        await asyncio.sleep(0)
-        seen.append("end")
-
-    async def quick() -> None:
-        seen.append("quick")
-
-    assert _start(quick()) is None  # nothing to wait for: done in the caller's task
-    rest = _start(send())
-    assert rest is not None
-    assert seen == ["quick", "start"]
-    task = asyncio.create_task(_finish(*rest))
-    gates[0].set_result(1)
-    await asyncio.sleep(0.01)
-    assert seen == ["quick", "start", 1]
-    gates[1].set_result(2)
-    await asyncio.wait_for(task, 5)
-    assert seen == ["quick", "start", 1, 2, "end"]
-
-
-async def test_cancelling_the_task_finishing_a_send_cancels_the_send() -> None:
-    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    seen: list[str] = []
-
-    async def send() -> None:
-        try:
-            await gate
-        except asyncio.CancelledError:
-            seen.append("cancelled")
-            raise
-
-    rest = _start(send())
-    assert rest is not None
-    task = asyncio.create_task(_finish(*rest))
-    await asyncio.sleep(0.01)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert seen == ["cancelled"]

@@ -20,6 +20,8 @@ from typing import Final
 import pytest
 import redis
 
+from tests.conftest import free_port
+
 SHARED_URL: Final = os.environ.get("SPRUCE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 START_HINT: Final = (
     "start it with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''"
@@ -124,3 +126,16 @@ class RedisServer:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A RedisServer of the test's own under tmp_path/redis, started, and stopped at the end."""
+    data = tmp_path / "redis"
+    data.mkdir()
+    server = RedisServer(data, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

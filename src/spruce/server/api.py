@@ -23,7 +23,7 @@ from spruce.server.metrics import render_metrics
 from spruce.store.base import READ_LIMIT, EventLog
 
 _MAX_AFTER: Final = 2**63 - 1
-_CURSOR_RE: Final = re.compile(r"^[0-9A-Za-z._:-]{0,64}$")
+_CURSOR_RE: Final = re.compile(r"[0-9A-Za-z._:-]{0,64}")
 _MAX_JOBS: Final = 1000
 
 
@@ -56,10 +56,11 @@ def error(status: int, message: str, **extra: Any) -> JSONResponse:
 
 
 def parse_after(raw: str | None) -> int | None:
-    """A job cursor: a non-negative integer (default 0); None when malformed."""
+    """A job cursor: a non-negative integer in ASCII digits (default 0); None when malformed
+    ("²".isdigit() holds, yet int() refuses it)."""
     if raw is None or raw == "":
         return 0
-    if not raw.isdigit() or len(raw) > 19 or int(raw) > _MAX_AFTER:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > _MAX_AFTER:
         return None
     return int(raw)
 
@@ -227,7 +228,7 @@ class Api:
     async def firehose_socket(self, ws: WebSocket) -> None:
         after = ws.query_params.get("after")
         await ws.accept()
-        if after is not None and not _CURSOR_RE.match(after):
+        if after is not None and not _CURSOR_RE.fullmatch(after):
             await ws.close(CloseCode.BAD_REQUEST, "malformed cursor")
             return
         await self.bridge.serve_firehose(ws, after=after or None)

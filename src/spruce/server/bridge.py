@@ -6,6 +6,10 @@ log after its cursor, then drains the queue dropping what it already sent: no ga
 A client costs one task, its socket's own, parked in `receive()` once live so that a client going
 away is noticed at once; live events are written from the routing task to every ready socket,
 and a sender task exists only while a client has a backlog (a paused socket, a gap to fill).
+
+What one client can hold is bounded whatever the log's size: the replay reads the log a small
+page at a time, and a socket that takes nothing for `stall_timeout` seconds (a client that does
+not read) is closed 4008, as is one whose queue of live events fills up.
 """
 
 from __future__ import annotations
@@ -13,26 +17,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import partial
 from typing import Any, Final, Generic, TypeVar, cast
 
 import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
 from spruce.bus import Subscription, WorkflowEventBus
-from spruce.errors import CursorReset, UsageError
+from spruce.errors import CursorReset, StoreError, UsageError
 from spruce.events import Event, encode_event
 from spruce.store.base import EventLog, tail_all
 
 _log: Final = logging.getLogger("spruce.server.bridge")
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 _JobItem = tuple[int, bool, str]  # seq, is_end, the event's wire JSON (one str shared by clients)
 _FireItem = tuple[str, str, int, str]  # cursor, job_id, seq, wire JSON with the cursor added
-_Started = tuple[Coroutine[Any, Any, None], object]  # a coroutine and what it waits on
 _GONE: Final = 0  # close_code of a client whose socket went away: nothing left to close
 _LIVE: Final = -1  # the replay is done and the client stays: live events follow
+# A failing read is tried again after each of these pauses (a pooled connection that a store
+# restart left stale fails once), then the client is closed 1013.
+_STORE_RETRY_DELAYS: Final = (0.1, 0.5, 1.5)
 
 
 class CloseCode(IntEnum):
@@ -41,21 +49,24 @@ class CloseCode(IntEnum):
     DONE = 1000  # the job's end event was sent: nothing more will come
     GOING_AWAY = 1001  # the server is stopping: reconnect with `after` later
     INTERNAL = 1011  # the server failed: reconnect with `after`
-    TRY_AGAIN = 1013  # the connection limit is reached: reconnect later
+    TRY_AGAIN = 1013  # the connection limit is reached, or the event log cannot be read: later
     SLOW_CONSUMER = 4008  # the client fell behind its queue: reconnect with `after`
     BAD_REQUEST = 4400  # a malformed job id or cursor: do not retry
-    UNKNOWN_JOB = 4404  # no such job in the event log
+    UNKNOWN_JOB = 4404  # no such job in the event log (or no longer: the store lost it)
     CURSOR_RESET = 4410  # retention removed events after the cursor: restart from the earliest
 
 
 @dataclass(frozen=True)
 class BridgeLimits:
-    """Per-client queue size, connection limit, and the bridge's timers (seconds)."""
+    """Per-client queue size, connection limit, replay page, and the bridge's timers (seconds)."""
 
     queue_size: int = 1024
     max_clients: int = 2000
     resync_after: float = 15.0  # live job clients behind the log catch up this often: a safety net
     close_timeout: float = 5.0
+    stall_timeout: float = 20.0  # a socket that takes nothing this long is a slow consumer (4008)
+    replay_page: int = 64  # events a replay reads at a time: what a stalled replay holds
+    replay_reads: int = 4  # replay pages read at once, whatever the number of clients joining
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,8 @@ class EventBusWebSocketBridge:
         self._rejected = 0
         self._slow = 0
         self._routed = 0
+        # Pages read but not yet sent are what 1,000 clients joining at once would pile up.
+        self._replay_reads = asyncio.Semaphore(self.limits.replay_reads)
 
     # lifecycle -----------------------------------------------------------------------------
 
@@ -192,14 +205,15 @@ class EventBusWebSocketBridge:
             self._offer(client, item)
             return
         try:
-            rest = _start(client.ws.send_text(text))
+            sent = _send_now(client.ws, text)
         except Exception as exc:
             self._stop(client, *_failure(exc))
             return
+        if not sent:  # the socket is paused: a sender waits for it, later events queue
+            self._offer(client, item)
+            return
         client.last = seq
-        if rest is not None:  # the socket is paused: a sender finishes it; later events queue
-            client.sender = asyncio.create_task(self._send_live(client, rest, ended=is_end))
-        elif is_end:
+        if is_end:
             self._stop(client, CloseCode.DONE, "job ended")
 
     async def _follow(self, after: str | None) -> None:
@@ -207,25 +221,54 @@ class EventBusWebSocketBridge:
             if self._firehose:
                 item: _FireItem = (cursor, event.job_id, event.seq, _with_cursor(cursor, event))
                 for client in list(self._firehose):
-                    self._offer(client, item)
+                    self._push_fire(client, item)
+
+    def _push_fire(self, client: _FireClient, item: _FireItem) -> None:
+        """As `_push`: sent from this task when the client is ready, else queued."""
+        ready = client.live and client.sender is None and not client.items
+        if not ready or client.sent is not None or client.close_code is not None:
+            self._offer(client, item)
+            return
+        try:
+            sent = _send_now(client.ws, item[3])
+        except Exception as exc:
+            self._stop(client, *_failure(exc))
+            return
+        if not sent:
+            self._offer(client, item)
 
     async def _resync(self) -> None:
         """A safety net: live job clients behind the log (an event the bus never handed over,
-        e.g. a lost end event) re-read it.  One timer for all clients, one read per job."""
+        e.g. a lost end event) re-read it.  One timer for all clients, one read per job.
+
+        Only events the log held at the previous pass count: one stored a moment ago may still
+        be on its way through the bus, and 1,000 clients re-reading the log for it at once
+        would queue up behind that read instead of getting it live."""
+        stored_before: dict[str, int] = {}
         while True:
             await asyncio.sleep(self.limits.resync_after)
+            stored_now: dict[str, int] = {}
             for job_id, clients in list(self._jobs.items()):
                 try:
                     record = await self.log.get_job(job_id)
                 except Exception as exc:
                     _log.warning("resync of job %s failed: %s", job_id, exc)
                     continue
-                if record is None:
+                if record is None:  # e.g. a store without persistence restarted: never silence
+                    for client in list(clients):
+                        if client.live:
+                            gone = f"job {job_id} is no longer in the event log"
+                            self._stop(client, CloseCode.UNKNOWN_JOB, gone)
                     continue
-                ask: _JobItem = (record.last_seq, False, "")  # no text: read it from the log
+                stored_now[job_id] = record.last_seq
+                due = min(record.last_seq, stored_before.get(job_id, 0))
+                if record.status != "running":
+                    due = record.last_seq  # nothing more comes: the end must reach everyone
+                ask: _JobItem = (due, False, "")  # no text: read it from the log
                 for client in list(clients):
-                    if client.live and client.sender is None and client.last < record.last_seq:
+                    if client.live and client.sender is None and client.last < due:
                         self._offer(client, ask)
+            stored_before = stored_now
 
     def _offer(self, client: _Client[_T], item: _T) -> None:
         if client.close_code is not None:
@@ -250,17 +293,12 @@ class EventBusWebSocketBridge:
                     task.cancel()
         return client.session
 
-    async def _send_live(
-        self, client: _Client[Any], rest: _Started | None = None, *, ended: bool = False
-    ) -> None:
-        """Finish a send begun inline (`rest`), send what is queued, then end: the sender lives
-        only while the client has a backlog."""
+    async def _send_live(self, client: _Client[Any]) -> None:
+        """Send what is queued, then end: the sender lives only while the client has a backlog."""
         try:
-            if rest is not None:
-                await _finish(*rest)
-            if not ended and isinstance(client, _JobClient):
+            if isinstance(client, _JobClient):
                 ended = await self._drain_job(client)
-            elif not ended:
+            else:
                 ended = await self._drain_fire(cast(_FireClient, client))
             if ended:
                 self._stop(client, CloseCode.DONE, "job ended")
@@ -351,7 +389,8 @@ class EventBusWebSocketBridge:
     async def _close(self, ws: WebSocket, code: int, reason: str) -> None:
         # A client that never reads keeps the socket unwritable: give up after a grace period
         # (its buffers are bounded) rather than hold the task forever.
-        with contextlib.suppress(WebSocketDisconnect, WebSocketDisconnected, OSError, TimeoutError):
+        # RuntimeError: the server closed the socket itself (WebSocketDisconnected is one).
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
             async with asyncio.timeout(self.limits.close_timeout):
                 await ws.close(code, reason)
 
@@ -360,11 +399,11 @@ class EventBusWebSocketBridge:
     async def _replay_job(self, client: _JobClient) -> tuple[int, str]:
         """Send the log after the client's cursor and what queued meanwhile; a close if done."""
         job_id = client.job_id
-        if await self.log.get_job(job_id) is None and not client.items:
+        if await self._read(partial(self.log.get_job, job_id)) is None and not client.items:
             return CloseCode.UNKNOWN_JOB, f"no job {job_id}"
         if await self._catch_up(client):
             return CloseCode.DONE, "job ended"
-        record = await self.log.get_job(job_id)
+        record = await self._read(partial(self.log.get_job, job_id))
         if record is not None and record.status != "running" and client.last >= record.last_seq:
             return CloseCode.DONE, "job ended"
         if await self._drain_job(client):
@@ -384,7 +423,7 @@ class EventBusWebSocketBridge:
                         return True
                     if seq <= client.last or not text:
                         continue
-                await ws.send_text(text)
+                await self._send(ws, text)
                 client.last = seq
                 if is_end:
                     return True
@@ -392,23 +431,29 @@ class EventBusWebSocketBridge:
 
     async def _catch_up(self, client: _JobClient) -> bool:
         """Send the log's events after the client's last seq; True if the end event was sent."""
-        while page := await self.log.read(client.job_id, after=client.last):
+        limit = self.limits.replay_page
+        while page := await self._read(
+            partial(self.log.read, client.job_id, after=client.last, limit=limit)
+        ):
             for event in page:
-                await client.ws.send_text(encode_event(event).decode())
+                await self._send(client.ws, encode_event(event).decode())
                 client.last = event.seq
                 if event.is_end:
                     return True
+            del page  # not held while the next one is read
         return False
 
     async def _replay_fire(self, client: _FireClient) -> tuple[int, str]:
         position = client.after
         sent = client.sent
         assert sent is not None
-        while page := await self.log.read_all(after=position):
+        limit = self.limits.replay_page
+        while page := await self._read(partial(self.log.read_all, after=position, limit=limit)):
             for cursor, event in page:
-                await client.ws.send_text(_with_cursor(cursor, event))
+                await self._send(client.ws, _with_cursor(cursor, event))
                 sent[event.job_id] = event.seq
                 position = cursor
+            del page  # not held while the next one is read
         client.floor = _cursor_key(position)
         await self._drain_fire(client)
         return _LIVE, ""
@@ -426,51 +471,73 @@ class EventBusWebSocketBridge:
                     elif seq <= client.sent.get(job_id, 0):
                         continue
                     client.sent = None  # past the overlap: everything from here on is new
-                await client.ws.send_text(text)
+                await self._send(client.ws, text)
         return False
 
+    async def _send(self, ws: WebSocket, text: str) -> None:
+        """Send one frame; _Stalled if the socket takes nothing for `stall_timeout` seconds."""
+        if _send_now(ws, text):
+            return
+        try:
+            async with asyncio.timeout(self.limits.stall_timeout):
+                await ws.send_text(text)
+        except TimeoutError:
+            self._slow += 1
+            raise _Stalled from None
+        except WebSocketDisconnected:
+            raise
+        except RuntimeError as exc:
+            raise _gone(exc) from exc
 
-def _start(coro: Coroutine[Any, Any, None]) -> _Started | None:
-    """Run `coro` in the calling task up to its first wait; None if it ended without one.
+    async def _read(self, read: Callable[[], Awaitable[_R]]) -> _R:
+        """A log read (one of `replay_reads` at a time), tried again after a failure or two
+        before _StoreUnavailable."""
+        for delay in _STORE_RETRY_DELAYS:
+            try:
+                async with self._replay_reads:
+                    return await read()
+            except StoreError as exc:
+                _log.info("event log read failed, trying again in %ss: %s", delay, exc)
+            await asyncio.sleep(delay)
+        try:
+            async with self._replay_reads:
+                return await read()
+        except StoreError as exc:
+            raise _StoreUnavailable(str(exc)) from None
+
+
+class _Stalled(Exception):
+    """The socket took nothing for the stall timeout: its client does not read."""
+
+
+class _StoreUnavailable(Exception):
+    """The event log failed every read of a retry window."""
+
+
+def _send_now(ws: WebSocket, text: str) -> bool:
+    """Send `text` if the socket takes it without waiting; False, with nothing sent, if not.
 
     A send to a writable socket never waits, so fanning an event out to 1,000s of clients needs
-    no task per client; a send to a paused socket is finished by `_finish` in a task of its own.
-    (Python 3.12's eager tasks do the same; 3.11 has none.)
+    no task per client.  The ASGI server waits for a paused socket to drain *before* it writes
+    (tests/server/test_listen.py holds it to that), so a send closed at that wait sent nothing.
     """
+    send = ws.send_text(text)
     try:
-        waiting = coro.send(None)
+        send.send(None)
     except StopIteration:
-        return None
-    return coro, _taken(waiting)
+        return True
+    except WebSocketDisconnected:
+        raise
+    except RuntimeError as exc:
+        raise _gone(exc) from exc
+    send.close()
+    return False
 
 
-def _taken(waiting: object) -> object:
-    """What a coroutine yielded, taken over as a task does, so that another await may wait on it."""
-    if isinstance(waiting, asyncio.Future):
-        waiting._asyncio_future_blocking = False
-    return waiting
-
-
-async def _finish(coro: Coroutine[Any, Any, None], waiting: object) -> None:
-    """Drive a coroutine that `_start` left waiting on `waiting` to its end, in this task, the
-    way a task would: a cancellation reaches it through the future it waits on, or is thrown in."""
-    while True:
-        try:
-            if isinstance(waiting, asyncio.Future):
-                await waiting
-            else:  # a bare yield: give the loop a turn
-                await asyncio.sleep(0)
-        except asyncio.CancelledError as exc:
-            if not (isinstance(waiting, asyncio.Future) and waiting.cancelled()):
-                try:
-                    waiting = _taken(coro.throw(exc))
-                except StopIteration:
-                    return
-                continue
-        try:
-            waiting = _taken(coro.send(None))
-        except StopIteration:
-            return
+def _gone(exc: RuntimeError) -> WebSocketDisconnected:
+    """A send the server refused because it closed the socket itself (a keepalive ping went
+    unanswered): the client is gone, not the server broken."""
+    return WebSocketDisconnected(str(exc))
 
 
 def _failure(exc: Exception) -> tuple[int, str]:
@@ -479,6 +546,11 @@ def _failure(exc: Exception) -> tuple[int, str]:
         return CloseCode.CURSOR_RESET, f"cursor reset; earliest {exc.earliest}"
     if isinstance(exc, UsageError):
         return CloseCode.BAD_REQUEST, str(exc)[:120]
+    if isinstance(exc, _Stalled):
+        return CloseCode.SLOW_CONSUMER, "slow consumer"
+    if isinstance(exc, _StoreUnavailable | StoreError):
+        _log.warning("progress stream closed 1013: the event log is unavailable: %s", exc)
+        return CloseCode.TRY_AGAIN, "event log unavailable; reconnect with after"
     if isinstance(exc, WebSocketDisconnect | WebSocketDisconnected | OSError):
         return _GONE, ""  # the socket is already gone
     _log.exception("progress stream failed", exc_info=exc)

@@ -12,13 +12,15 @@ from typing import Final
 
 import uvicorn
 from starlette.types import ASGIApp
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from spruce.errors import UsageError
 
 PING_INTERVAL: Final = 20.0  # seconds between keepalive pings to each WebSocket client
 PING_TIMEOUT: Final = 20.0  # a client that does not answer a ping in time is closed (1011)
 MAX_MESSAGE: Final = 64 * 1024  # clients send nothing large
+# A request head that arrives in pieces is refused (400) past this; a complete one reaches the
+# app, whose guard answers 414/431 past security.MAX_TARGET / MAX_HEADERS.
+MAX_HEAD: Final = 16 * 1024
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -36,30 +38,21 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol, minus the opening handshake's parsed request and
-    response once the handshake is done: uvicorn keeps both for the life of every connection
-    (some 1.5 KB of each of 1,000s of sockets), while the app reads the headers from its scope."""
-
-    def start_keepalive(self) -> None:
-        # Called once, right after the accepting response was written: the last use of both.
-        super().start_keepalive()
-        self.__dict__.pop("request", None)
-        self.__dict__.pop("response", None)
-
-
 def config(app: ASGIApp, *, host: str, port: int, log_level: str = "warning") -> uvicorn.Config:
-    """uvicorn settings: the sans-I/O WebSocket protocol (lean, as above) without compression
-    (small per connection), keepalive pings, small messages, a bounded graceful shutdown."""
+    """uvicorn settings: wsproto for WebSockets without compression (small per connection), so
+    that every handshake reaches the app, which answers or refuses it (the websockets-based
+    protocol leaves a handshake it rejects unanswered); keepalive pings, small messages, a
+    bounded request head, a bounded graceful shutdown."""
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        ws=LeanWebSocketProtocol,
+        ws="wsproto",
         ws_per_message_deflate=False,
         ws_ping_interval=PING_INTERVAL,
         ws_ping_timeout=PING_TIMEOUT,
         ws_max_size=MAX_MESSAGE,
+        h11_max_incomplete_event_size=MAX_HEAD,
         lifespan="on",
         log_level=log_level,
         access_log=False,

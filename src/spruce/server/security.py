@@ -1,4 +1,5 @@
-"""Who may talk to the server: bind rules, the token, exact Origin matching, body size limits.
+"""Who may talk to the server: bind rules, the token, exact Origin matching, size limits on the
+request head and body.
 
 A loopback bind is open to local clients; any other bind needs a token.  Browsers are kept from
 driving the server from other sites by matching Origin exactly against the server's own origins.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import parse_qs
@@ -21,6 +22,9 @@ from spruce.errors import UsageError
 
 TOKEN_ENV: Final = "SPRUCE_TOKEN"
 MAX_BODY_BYTES: Final = 64 * 1024
+MAX_TARGET: Final = 8 * 1024  # bytes of path and query: past it, 414
+MAX_HEADERS: Final = 8 * 1024  # bytes of header names and values (or 100 fields): past it, 431
+MAX_HEADER_FIELDS: Final = 100
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
 
@@ -90,10 +94,13 @@ class BodyLimitMiddleware:
         self.app = app
         self.limit = limit
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine of its own: a WebSocket's session then keeps no frame of ours alive.
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._limited(scope, receive, send)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await _too_large(self.limit)(scope, receive, send)
@@ -134,8 +141,20 @@ _PUBLIC_PATHS: Final = frozenset({"/", "/healthz", "/favicon.ico"})
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def head_problem(scope: Scope) -> tuple[int, str] | None:
+    """414 for a request target longer than MAX_TARGET, 431 for headers past MAX_HEADERS."""
+    target = len(scope.get("raw_path") or scope["path"].encode()) + len(scope["query_string"])
+    if target > MAX_TARGET:
+        return 414, f"request target longer than {MAX_TARGET} bytes"
+    headers = scope["headers"]
+    if len(headers) > MAX_HEADER_FIELDS or sum(len(k) + len(v) for k, v in headers) > MAX_HEADERS:
+        return 431, f"request headers larger than {MAX_HEADERS} bytes or {MAX_HEADER_FIELDS} fields"
+    return None
+
+
 class GuardMiddleware:
-    """Applies a Guard to every request: Host, token (401), Origin on writes and handshakes (403).
+    """Applies a Guard to every request: head size (414/431), Host, token (401), Origin on writes
+    and handshakes (403).  The head is checked first: an oversized one is refused at once.
 
     The dashboard's static files and /healthz need no token; the page reads it from its URL.
     """
@@ -145,29 +164,34 @@ class GuardMiddleware:
         self.guard = guard
         self.hosts = hosts  # None: any Host header (a token guards a public bind)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine of its own: a WebSocket's session then keeps no frame of ours alive.
         if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        problem = head_problem(scope) or self._problem(scope)
+        if problem is None:
+            return self.app(scope, receive, send)
+        if scope["type"] == "http":
+            # An oversized head may come again on a kept-alive connection: close it.
+            closing = {"Connection": "close"} if problem[0] in (414, 431) else None
+            response = JSONResponse({"error": problem[1]}, status_code=problem[0], headers=closing)
+            return response(scope, receive, send)
+        return _deny_websocket(scope, receive, send, *problem)
+
+    def _problem(self, scope: Scope) -> tuple[int, str] | None:
         headers = Headers(scope=scope)
         path: str = scope["path"]
-        problem: tuple[int, str] | None = None
         if self.hosts is not None and _host_name(headers.get("host", "")) not in self.hosts:
-            problem = 403, "unexpected Host header"
-        elif not (path in _PUBLIC_PATHS or path.startswith("/static/")) and not (
+            return 403, "unexpected Host header"
+        if not (path in _PUBLIC_PATHS or path.startswith("/static/")) and not (
             self.guard.token_ok(headers, scope.get("query_string", b""))
         ):
-            problem = 401, "missing or wrong token"
-        elif (
+            return 401, "missing or wrong token"
+        if (
             scope["type"] == "websocket" or scope.get("method", "GET") not in _SAFE_METHODS
         ) and not self.guard.origin_allowed(headers):
-            problem = 403, "cross-origin request refused"
-        if problem is None:
-            await self.app(scope, receive, send)
-        elif scope["type"] == "http":
-            await JSONResponse({"error": problem[1]}, status_code=problem[0])(scope, receive, send)
-        else:
-            await _deny_websocket(scope, receive, send, *problem)
+            return 403, "cross-origin request refused"
+        return None
 
 
 def _host_name(host: str) -> str:

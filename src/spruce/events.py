@@ -13,7 +13,8 @@ import msgspec
 
 from spruce.errors import EventDecodeError, UsageError
 
-JOB_ID_PATTERN: Final = r"^[A-Za-z0-9._-]{1,64}$"
+# \Z, not $: "$" also matches before a trailing newline, and "abc\n" is no job id.
+JOB_ID_PATTERN: Final = r"^[A-Za-z0-9._-]{1,64}\Z"
 _JOB_ID_RE: Final = re.compile(JOB_ID_PATTERN)
 
 JobId = Annotated[str, msgspec.Meta(pattern=JOB_ID_PATTERN)]

@@ -148,3 +148,10 @@ async def test_the_runner_s_real_events_replace_the_end_a_reaper_wrote(
     assert events == stored_part + spilled
     again = _spruce_import(spill, store)
     assert again.returncode == 0 and "imported 0 events" in again.stdout
+
+
+def test_a_job_id_with_a_trailing_newline_is_refused_when_decoded() -> None:
+    line = encode_event(make_event("abc", 1)).replace(b'"abc"', b'"abc\\n"')
+    assert b'"abc\\n"' in line
+    with pytest.raises(EventDecodeError):
+        decode_event(line)

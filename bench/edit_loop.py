@@ -7,6 +7,7 @@ suite with spruce's selection plugin recording (wall and CPU time; the machine m
 Prints medians, ratios, and spruce's time per phase and hook on the edited re-run.
 Target: spruce edit <= 0.25x pre-commit --all-files (goal 0.1x).
 Usage: python bench/edit_loop.py [--repeat N] [--package NAME==VERSION] [--function NAME]
+       [--write-bytecode]
 """
 
 from __future__ import annotations
@@ -136,6 +137,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--package", default="idna==3.20")
     parser.add_argument("--function", default="valid_contexto", help=f"a function of {FILE}")
+    parser.add_argument(
+        "--write-bytecode",
+        action="store_true",
+        help="let every tool cache bytecode (drop PYTHONDONTWRITEBYTECODE, as on most developer"
+        " machines); cold runs still start without __pycache__",
+    )
     args = parser.parse_args()
     workspace = Path(tempfile.mkdtemp(prefix="spruce-edit-loop-"))
     try:
@@ -147,6 +154,8 @@ def main() -> int:
 def run(args: argparse.Namespace, workspace: Path) -> int:
     project = prepare(fetch(args.package), workspace)
     env = dict(os.environ)
+    if args.write_bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
     spruce_cache = workspace / "spruce-cache"
     env["SPRUCE_CACHE_DIR"] = str(spruce_cache)
     store = f"sqlite://{workspace / 'events.db'}"
@@ -195,6 +204,8 @@ def report(args: argparse.Namespace, project: Path, clock: Clock, edited: dict[s
     files = sum(1 for _ in project.rglob("*.py"))
     print(f"project: {project.name} ({files} .py files), edit: {FILE}:{args.function}")
     print(f"repeat {args.repeat}; medians of wall and CPU (children's user+system) seconds")
+    writes = args.write_bytecode or not os.environ.get("PYTHONDONTWRITEBYTECODE")
+    print(f"bytecode caching: {'on' if writes else 'off (PYTHONDONTWRITEBYTECODE is set)'}")
     for label, wall in clock.wall.items():
         if label == "setup":
             continue

@@ -233,11 +233,12 @@ def test_a_run_with_findings_exits_1_with_a_stream_and_document_that_keep_the_sp
     assert [e["event"] for e in cleaning] == ["code_cleaning_completed"]
     tests = dict(standard_run.document["tests"])
     (case,) = tests.pop("cases")
+    # Why the whole suite ran depends on the run (no map yet; CI=true in CI): its words vary.
+    assert tests.pop("selection").startswith("all 2 tests run: ")
     assert tests == {
         "passed": 1, "failed": 1, "skipped": 0, "errors": 0, "total": 2,
         "xfailed": 0, "xpassed": 0, "collection_errors": 0,
         "selected": 2, "carried": 0, "carried_from": None,
-        "selection": "all 2 tests run: no test map yet",
     }  # fmt: skip
     # §6 round 2: the failed case by nodeid, at the failing line, with a short traceback.
     assert case["nodeid"].startswith("tests/test_tool.py::")

@@ -23,6 +23,14 @@ from tests.workflow.runner import run_workflow
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
+
+@pytest.fixture(autouse=True)
+def outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Selection is off under CI=true (its own test sets it): these tests run as a developer's
+    machine does, also when the suite itself runs in CI."""
+    monkeypatch.delenv("CI", raising=False)
+
+
 CALC: Final = """\
 LIMIT = 10
 

@@ -25,7 +25,6 @@ import pytest
 
 from spruce.events import Event, WorkflowEvent
 from spruce.store import open_store
-from tests.conftest import free_port
 from tests.faults.projects import (
     AFTER,
     BEFORE,
@@ -35,7 +34,7 @@ from tests.faults.projects import (
     wait_for_stored,
 )
 from tests.server.conftest import ServeProcess, start_serve, stop
-from tests.store.redis_support import RedisServer
+from tests.store.redis_support import RedisServer, private_redis
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis, pytest.mark.slow]
 JOB: Final = "elsewhere"
@@ -48,14 +47,8 @@ RUNNER_HOST: Final = "spruce-fault-runner"
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    data = tmp_path / "redis"
-    data.mkdir()
-    server = RedisServer(data, free_port())
-    server.start()
-    try:
+    with private_redis(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

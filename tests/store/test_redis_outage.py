@@ -17,8 +17,7 @@ import pytest
 from spruce.bus import WorkflowEventBus
 from spruce.events import Event, WorkflowEvent
 from spruce.store.redis import RedisEventLog
-from tests.conftest import free_port
-from tests.store.redis_support import RedisServer
+from tests.store.redis_support import RedisServer, private_redis
 
 pytestmark = [pytest.mark.anyio, pytest.mark.redis]
 JOB = "outage-job"
@@ -27,14 +26,8 @@ JOB = "outage-job"
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RedisServer]:
     """A private redis-server that the test may kill and start again on the same port."""
-    data = tmp_path / "redis"
-    data.mkdir()
-    server = RedisServer(data, free_port())
-    server.start()
-    try:
+    with private_redis(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def _publish(bus: WorkflowEventBus, count: int, *, end: bool = False) -> float:

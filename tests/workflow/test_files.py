@@ -32,6 +32,18 @@ def test_in_a_git_repository_ignored_files_are_left_out(tmp_path: Path) -> None:
     assert {"README.md", "pkg/a.py"} <= set(files)  # tracked, and untracked but not ignored
 
 
+def test_untracked_caches_are_left_out_in_git_but_tracked_files_anywhere_are_kept(
+    tmp_path: Path,
+) -> None:
+    make_tree(tmp_path)
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / "settings.py").write_text("X = 1\n")  # a package named env, tracked
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "README.md", "env/settings.py"], cwd=tmp_path, check=True)
+    # No .gitignore entry for them: bytecode, virtualenvs and build output are still no input.
+    assert discover_files(tmp_path) == [".gitignore", "README.md", "env/settings.py", "pkg/a.py"]
+
+
 def test_excluded_globs_are_dropped(tmp_path: Path) -> None:
     make_tree(tmp_path)
     assert discover_files(tmp_path, exclude=["pkg/", "*.md"]) == [".gitignore", "ignored.log"]

@@ -65,12 +65,18 @@ def matches_any(path: str, patterns: Iterable[str]) -> bool:
 
 
 def _git_files(project: Path) -> list[str] | None:
-    """Tracked and untracked-but-not-ignored files, or None outside a git work tree."""
+    """Tracked and untracked-but-not-ignored files, or None outside a git work tree.
+
+    Untracked files in tool and cache directories (`__pycache__`, `.mypy_cache`…) are left out
+    as a walk leaves them out: a project without a .gitignore would otherwise see the bytecode
+    its own test run wrote as new files to check (and as changed inputs on every run).
+    """
     if not _inside_git(project):
         return None
     try:
         listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            # -t tags each name: "H " tracked, "? " untracked.
+            ["git", "ls-files", "-z", "-t", "--cached", "--others", "--exclude-standard"],
             cwd=project,
             capture_output=True,
             timeout=_GIT_TIMEOUT,
@@ -78,9 +84,24 @@ def _git_files(project: Path) -> list[str] | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    names = dict.fromkeys(os.fsdecode(raw) for raw in listed.stdout.split(b"\0") if raw)
+    names: dict[str, None] = {}
+    for raw in listed.stdout.split(b"\0"):
+        if len(raw) < 3:
+            continue
+        name = os.fsdecode(raw[2:])
+        if raw[:1] == b"?" and _in_skipped_dir(name):
+            continue
+        names[name] = None
     # Deleted but not yet committed files are still listed; submodules are directories.
     return [name for name in names if (project / name).is_file()]
+
+
+def _in_skipped_dir(path: str) -> bool:
+    return any(_skipped_dir(part) for part in path.split("/")[:-1])
+
+
+def _skipped_dir(name: str) -> bool:
+    return name in SKIP_DIRS or name.endswith(".egg-info")
 
 
 def _inside_git(project: Path) -> bool:
@@ -90,7 +111,7 @@ def _inside_git(project: Path) -> bool:
 def _walk(project: Path) -> list[str]:
     found: list[str] = []
     for current, dirs, names in os.walk(project):
-        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info")]
+        dirs[:] = [d for d in dirs if not _skipped_dir(d)]
         rel = Path(current).relative_to(project).as_posix()
         prefix = "" if rel == "." else rel + "/"
         found.extend(prefix + name for name in names if not os.path.islink(Path(current, name)))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from spruce.workflow.process import run_process
+from spruce.workflow.process import _group_has_live_member, run_process
 from tests.workflow.runner import alive
 
 pytestmark = pytest.mark.anyio
@@ -40,3 +44,18 @@ async def test_output_beyond_the_limit_is_dropped_not_buffered(
     code = "import sys; sys.stdout.write('x' * 100000)"
     result = await run_process([sys.executable, "-c", code], cwd=tmp_path, timeout=30)
     assert result.exit_code == 0 and len(result.stdout) == 1000
+
+
+def test_a_group_counts_as_live_until_its_last_running_member_is_gone(tmp_path: Path) -> None:
+    sleeper = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    try:
+        assert _group_has_live_member(sleeper.pid)
+        os.killpg(sleeper.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            sleeper.wait(timeout=10)
+        assert not _group_has_live_member(sleeper.pid)
+    finally:
+        sleeper.kill()
+        sleeper.wait(timeout=10)

@@ -108,6 +108,35 @@ async def kill_group(process: asyncio.subprocess.Process) -> None:
     _signal_group(pgid, signal.SIGKILL)
     with anyio.move_on_after(_KILL_GRACE):
         await process.wait()
+        # SIGKILL is queued at once but acted on when each member next runs: on a busy machine
+        # a grandchild can outlive this call by a moment unless we wait for the group to empty.
+        while _group_has_live_member(pgid):
+            await anyio.sleep(0.01)
+
+
+def _group_has_live_member(pgid: int) -> bool:
+    """Whether a process of the group still runs (zombies, which a parent elsewhere must reap,
+    do not). Cheap when the group is empty, the usual case: one killpg(0)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True  # no way to tell zombies apart: wait out the grace
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # after the command's closing parenthesis: state, ppid, pgrp, …
+            state, _, group = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(group) == pgid and state not in ("Z", "X"):
+            return True
+    return False
 
 
 def _signal_group(pgid: int, signum: int) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,13 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
+from tests.report.test_many_findings import SPRUCE_RUN, spruce_run
+
 pytestmark = pytest.mark.slow
 
 SARIF_SCHEMA = json.loads(
     (Path(__file__).parent.parent / "resources/schemas/sarif-schema-2.1.0.json").read_text()
 )
-SPRUCE_RUN = (sys.executable, "-m", "spruce", "run", "--store", "memory://", "--no-cache")
 
 TESTS = """\
 import pytest
@@ -100,16 +100,7 @@ def uncollectable(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def spruce_tests(project: Path, fmt: str) -> str:
-    run = subprocess.run(
-        [*SPRUCE_RUN, str(project), "--workflow", "tests", "--format", fmt],
-        capture_output=True,
-        text=True,
-        timeout=100,
-        start_new_session=True,
-        check=False,
-    )
-    assert run.returncode == 1, run.stderr
-    return run.stdout
+    return spruce_run(project, fmt, workflow="tests")
 
 
 def test_json_lists_each_failed_case_at_its_failing_line(project: Path) -> None:

@@ -40,10 +40,10 @@ def project_with_findings(root: Path, count: int, *, max_findings: int | None = 
     return root
 
 
-def spruce_run(project: Path, fmt: str) -> str:
-    """`spruce run --workflow fast --format FMT` on `project`; its stdout (exit 1: findings)."""
+def spruce_run(project: Path, fmt: str, *, workflow: str = "fast") -> str:
+    """`spruce run --workflow W --format FMT` on `project`; its stdout (exit 1: findings)."""
     run = subprocess.run(
-        [*SPRUCE_RUN, str(project), "--workflow", "fast", "--format", fmt],
+        [*SPRUCE_RUN, str(project), "--workflow", workflow, "--format", fmt],
         capture_output=True,
         text=True,
         timeout=100,

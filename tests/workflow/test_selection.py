@@ -1,6 +1,6 @@
 """Test selection never hides a failure: after each kind of change, spruce reports exactly the
 failing tests a full pytest run reports, and once the change is undone no stale failure stays.
-Real pytest, real coverage; the map survives a killed run or is ignored."""
+Real pytest runs; the map survives a killed run or is ignored."""
 
 from __future__ import annotations
 
@@ -94,21 +94,31 @@ def test_dist():
 CONFTEST: Final = "import pytest\n\n\n@pytest.fixture\ndef factor():\n    return 1\n"
 
 
-def _project(root: Path) -> Path:
+def write_project(root: Path, sources: dict[str, str]) -> Path:
+    """A project of package `app` and tests under `tests/`, with pytest's cache off."""
     files = {
         "pyproject.toml": "[tool.pytest.ini_options]\naddopts = '-p no:cacheprovider'\n",
         "app/__init__.py": "",
-        "app/calc.py": CALC,
         "tests/__init__.py": "",
-        "tests/conftest.py": CONFTEST,
-        "tests/test_calc.py": TESTS,
-        "tests/test_data.py": DATA_TEST,
-        "tests/data.json": '{"ok": true}\n',
+        **sources,
     }
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
     return root
+
+
+def _project(root: Path) -> Path:
+    return write_project(
+        root,
+        {
+            "app/calc.py": CALC,
+            "tests/conftest.py": CONFTEST,
+            "tests/test_calc.py": TESTS,
+            "tests/test_data.py": DATA_TEST,
+            "tests/data.json": '{"ok": true}\n',
+        },
+    )
 
 
 def _pytest_failures(project: Path, python: str = sys.executable) -> set[str]:
@@ -213,11 +223,9 @@ async def test_a_new_failing_test_is_run_and_reported(tmp_path: Path) -> None:
 
 
 def _link_spruce_packages(venv: Path) -> None:
-    """Let a bare venv import spruce's pytest and coverage, and list pytest as installed."""
-    import coverage as coverage_module
-
+    """Let a bare venv import spruce's pytest, and list pytest as installed."""
     site = next(venv.glob("lib/python3*/site-packages"))
-    own_site = Path(coverage_module.__file__).resolve().parent.parent
+    own_site = Path(pytest.__file__).resolve().parent.parent
     (site / "spruce_test_tools.pth").write_text(str(own_site) + "\n")
     for dist_info in own_site.glob("pytest-*.dist-info"):
         (site / dist_info.name).symlink_to(dist_info)

@@ -1,29 +1,49 @@
 """A pytest plugin for test selection: it leaves out the tests whose outcome spruce carries, and
-records with coverage.py which blocks of the project's files each test that runs executes.
+records which blocks of the project's files each test that runs executes.
 
 Loaded into the project's interpreter (copied next to the job), so it needs only the standard
-library, pytest, and coverage (when coverage is missing it selects but does not record). Its
-block functions are also what spruce uses to compare a file with its recorded blocks.
+library and pytest. Its block functions are also what spruce uses to compare a file with its
+recorded blocks.
 
 A block is the body of a function or method at module or class level (nested functions belong
 to their enclosing body), keyed by a CRC of its qualified name and text; the module's top level,
-with the bodies cut out, is the block "top". Lines run while modules are imported (outside any
-test) are recorded per file as its import-time blocks.
+with the bodies cut out, is the block "top". Blocks that run while modules are imported (outside
+any test) are recorded per file as its import-time blocks.
+
+Recording does not trace: a tracer (coverage's included) puts Python 3.11 into its slow tracing
+mode for every frame, pytest's own included, and costs 1.6-2x the suite. Instead the project's
+modules are compiled with one call per block entry, `__spruce_hit__(key)`, at the start of each
+function of the block and after each point where a generator or coroutine of it resumes; the
+call adds the key to a set that is taken between tests. The compiled code is kept in spruce's
+cache directory (never in the project's __pycache__). Modules that spruce does not compile
+(imported before it could, or compiled by pytest's assertion rewriting, as test files are) are
+reported as whole files: a test depends on the whole of each such module its module refers to.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 import hashlib
+import importlib.abc
+import importlib.machinery
 import json
+import marshal
 import os
-import warnings
+import sys
+import types
 import zlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import pytest
+
 ENV_SETTINGS = "SPRUCE_SELECT"
+HIT = "__spruce_hit__"
+WHOLE_FILE = -1  # a dependency on every block of a file (never a CRC: those are unsigned)
+with open(__file__, "rb") as _own:
+    _PLUGIN_DIGEST = hashlib.sha256(_own.read()).hexdigest()
 _settings: dict[str, Any] = {}
-_coverage: Any = None
 _carried: list[str] = []
 
 
@@ -32,71 +52,343 @@ def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def file_blocks(source: bytes) -> tuple[int, list[tuple[int, int, int]]]:
-    """(CRC of the top level with bodies cut out, [(first line, last line, CRC) per body])."""
-    tree = ast.parse(source)
-    lines = source.decode("utf-8", "replace").splitlines()
-    bodies: list[tuple[int, int, int]] = []
+BlockFunction = ast.FunctionDef | ast.AsyncFunctionDef
 
-    def visit(node: ast.AST, prefix: str) -> None:
+
+def _block_functions(
+    tree: ast.Module, lines: Sequence[str]
+) -> Iterator[tuple[BlockFunction, int, int, int]]:
+    """(function, first line of its body, last line, CRC) per block, in source order."""
+
+    def visit(node: ast.AST, prefix: str) -> Iterator[tuple[BlockFunction, int, int, int]]:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) and child.body:
                 first, last = child.body[0].lineno, child.end_lineno or child.body[-1].lineno
                 text = "\n".join([prefix + child.name, *lines[first - 1 : last]])
-                bodies.append((first, last, zlib.crc32(text.encode())))
+                yield child, first, last, zlib.crc32(text.encode())
             elif isinstance(child, ast.ClassDef):
-                visit(child, f"{prefix}{child.name}.")
+                yield from visit(child, f"{prefix}{child.name}.")
             elif isinstance(child, ast.stmt):
-                visit(child, prefix)
+                yield from visit(child, prefix)
 
-    visit(tree, "")
+    yield from visit(tree, "")
+
+
+def _top_crc(lines: Sequence[str], bodies: Sequence[tuple[int, int, int]]) -> int:
     cut: set[int] = set()
     for first, last, _ in bodies:
         cut.update(range(first, last + 1))
     top = "\n".join(line for number, line in enumerate(lines, 1) if number not in cut)
-    return zlib.crc32(top.encode()), bodies
+    return zlib.crc32(top.encode())
 
 
-def _line_blocks(bodies: list[tuple[int, int, int]]) -> dict[int, int]:
-    """Line number -> the CRC of the body it is in (lines of the top level are absent)."""
-    return {line: crc for first, last, crc in bodies for line in range(first, last + 1)}
+def file_blocks(source: bytes) -> tuple[int, list[tuple[int, int, int]]]:
+    """(CRC of the top level with bodies cut out, [(first line, last line, CRC) per body])."""
+    tree = ast.parse(source)
+    lines = source.decode("utf-8", "replace").splitlines()
+    bodies = [(first, last, crc) for _, first, last, crc in _block_functions(tree, lines)]
+    return _top_crc(lines, bodies), bodies
 
 
-def pytest_configure(config: Any) -> None:
-    global _coverage
+# --- Compiling a module with a hit per block entry ---------------------------------------------
+
+_SUSPENDS = (ast.Yield, ast.YieldFrom, ast.Await)
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+def _suspends(nodes: Sequence[ast.AST | None]) -> bool:
+    """Whether evaluating these nodes can suspend the running generator or coroutine (a nested
+    function or lambda suspends its own frame, not this one)."""
+    stack = [node for node in nodes if node is not None]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _SUSPENDS):
+            return True
+        stack.extend(
+            child for child in ast.iter_child_nodes(node) if not isinstance(child, _SCOPES)
+        )
+    return False
+
+
+def _header(statement: ast.stmt) -> list[ast.AST | None] | None:
+    """The expressions a compound statement evaluates itself; None for a simple statement."""
+    match statement:
+        case ast.If(test=test) | ast.While(test=test):
+            return [test]
+        case ast.For(target=target, iter=iterable):
+            return [target, iterable]
+        case ast.With(items=items):
+            return list(items)
+        case ast.Match(subject=subject):
+            return [subject]
+        case ast.AsyncFor() | ast.AsyncWith():
+            return [ast.Await(value=ast.Constant(value=None))]  # each step may suspend
+        case ast.Try() | ast.TryStar():
+            return []
+    return None
+
+
+def _statement_lists(statement: ast.stmt) -> Iterator[tuple[ast.AST, str]]:
+    for field in ("body", "orelse", "finalbody"):
+        if isinstance(getattr(statement, field, None), list):
+            yield statement, field
+    for part in [*getattr(statement, "handlers", ()), *getattr(statement, "cases", ())]:
+        yield part, "body"
+
+
+class _Instrument(ast.NodeTransformer):
+    """Puts `__spruce_hit__(key)` at the entry of every function and lambda of one block, and
+    after every statement where one of its generators or coroutines resumes."""
+
+    def __init__(self, key: int) -> None:
+        self.key = key
+
+    def _call(self) -> ast.expr:
+        return ast.Call(
+            func=ast.Name(id=HIT, ctx=ast.Load()), args=[ast.Constant(self.key)], keywords=[]
+        )
+
+    def _hit(self, near: ast.AST) -> ast.stmt:
+        return ast.copy_location(ast.Expr(value=self._call()), near)
+
+    def _body(self, statements: list[ast.stmt]) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        for statement in statements:
+            out.append(statement)
+            if isinstance(statement, _SCOPES):
+                continue
+            header = _header(statement)
+            if header is None:
+                if _suspends([statement]):
+                    out.append(self._hit(statement))
+                continue
+            resumes = _suspends(header)
+            for owner, field in _statement_lists(statement):
+                inner = self._body(getattr(owner, field))
+                if resumes and inner:
+                    inner.insert(0, self._hit(inner[0]))
+                setattr(owner, field, inner)
+            if resumes:
+                out.append(self._hit(statement))
+        return out
+
+    def _function(self, node: BlockFunction) -> BlockFunction:
+        self.generic_visit(node)
+        body = self._body(node.body)
+        first = body[0]
+        docstring = (
+            isinstance(first, ast.Expr)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)
+        )
+        body.insert(1 if docstring else 0, self._hit(first))
+        node.body = body
+        return node
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        return self._function(node)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
+        return self._function(node)
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
+        self.generic_visit(node)
+        node.body = ast.BoolOp(op=ast.Or(), values=[self._call(), node.body])
+        return node
+
+
+def block_key(relative: str, crc: int) -> int:
+    """The number a compiled block reports: unique per (file, block) within a run."""
+    data = hashlib.blake2b(f"{relative}\0{crc}".encode(), digest_size=8).digest()
+    return int.from_bytes(data, "big") >> 1
+
+
+class CompiledModule:
+    """A project module compiled with hits: its code and what spruce records of the file."""
+
+    def __init__(
+        self, code: types.CodeType, source_digest: str, top: int, keys: dict[int, int]
+    ) -> None:
+        self.code, self.digest, self.top, self.keys = code, source_digest, top, keys
+
+    @classmethod
+    def compile(cls, source: bytes, path: str, relative: str) -> CompiledModule:
+        tree = ast.parse(source, path)
+        lines = source.decode("utf-8", "replace").splitlines()
+        found = list(_block_functions(tree, lines))
+        keys: dict[int, int] = {}
+        for function, _, _, crc in found:
+            key = block_key(relative, crc)
+            keys[key] = crc
+            _Instrument(key).visit(function)
+        ast.fix_missing_locations(tree)
+        code = compile(tree, path, "exec", dont_inherit=True)
+        top = _top_crc(lines, [(first, last, crc) for _, first, last, crc in found])
+        return cls(code, digest(source), top, keys)
+
+    def dumps(self) -> bytes:
+        return marshal.dumps((_PLUGIN_DIGEST, self.digest, self.top, self.keys, self.code))
+
+    @classmethod
+    def loads(cls, data: bytes, source_digest: str) -> CompiledModule | None:
+        try:
+            form, kept_digest, top, keys, code = marshal.loads(data)
+        except (EOFError, ValueError, TypeError):
+            return None
+        if form != _PLUGIN_DIGEST or kept_digest != source_digest:
+            return None
+        return cls(code, kept_digest, top, keys)
+
+
+class _Recorder:
+    """The compiled modules of this run and the keys their blocks report, taken per label (a
+    test's nodeid, "" for import time and between tests)."""
+
+    def __init__(self, root: str, code_cache: str | None) -> None:
+        self.root = root
+        self.code_cache = code_cache
+        self.compiled: dict[str, CompiledModule] = {}  # relative path -> module
+        self.block_of: dict[int, tuple[str, int]] = {}  # key -> (relative path, CRC)
+        self.hits: set[int] = set()
+        self.label = ""
+        self.by_label: dict[str, list[frozenset[int]]] = {}
+        self._interned: dict[frozenset[int], frozenset[int]] = {}
+        self.preloaded = self._project_modules()
+
+    def relative(self, path: str) -> str | None:
+        """The path within the project of one of its own Python files, else None."""
+        relative = os.path.relpath(os.path.realpath(path), self.root).replace(os.sep, "/")
+        if relative.startswith("../") or not relative.endswith(".py"):
+            return None
+        parts = relative.split("/")
+        if any(
+            part in ("site-packages", "dist-packages") or part.startswith(".") for part in parts
+        ):
+            return None  # a virtual environment's packages are not the project's code
+        return relative
+
+    def _project_modules(self) -> dict[str, types.ModuleType]:
+        found = {}
+        for module in list(sys.modules.values()):
+            path = getattr(module, "__file__", None)
+            relative = self.relative(path) if isinstance(path, str) else None
+            if relative is not None and relative not in self.compiled:
+                found[relative] = module
+        return found
+
+    def code(self, path: str, relative: str, source: bytes) -> types.CodeType:
+        source_digest = digest(source)
+        cached = self._cache_path(path)
+        module = None
+        if cached is not None:
+            try:
+                with open(cached, "rb") as handle:
+                    module = CompiledModule.loads(handle.read(), source_digest)
+            except OSError:
+                module = None
+        if module is None:
+            module = CompiledModule.compile(source, path, relative)
+            if cached is not None:
+                _write_atomically(cached, module.dumps())
+        self.compiled[relative] = module
+        for key, crc in module.keys.items():
+            self.block_of[key] = (relative, crc)
+        return module.code
+
+    def _cache_path(self, path: str) -> str | None:
+        if not self.code_cache:
+            return None
+        # The code depends on this plugin, the interpreter, -O, the root (keys name files by
+        # their path within it) and the file; its source digest is checked when it is read.
+        name = "\0".join(
+            [
+                _PLUGIN_DIGEST,
+                sys.version,
+                str(sys.flags.optimize),
+                self.root,
+                os.path.realpath(path),
+            ]
+        )
+        return os.path.join(self.code_cache, hashlib.sha256(name.encode()).hexdigest()[:32])
+
+    def switch(self, label: str) -> None:
+        """Give what ran since the last switch to the current label, then change labels."""
+        taken = self.by_label.setdefault(self.label, [])
+        if self.hits:
+            keys = frozenset(self.hits)
+            self.hits.clear()
+            taken.append(self._interned.setdefault(keys, keys))
+        self.label = label
+        self.by_label.setdefault(label, [])
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".part", "wb") as handle:
+            handle.write(data)
+        os.replace(path + ".part", path)
+    except OSError:
+        pass  # a cache that cannot be written is only slower next time
+
+
+class _Loader(importlib.machinery.SourceFileLoader):
+    """Loads a project module from the code compiled with hits."""
+
+    def __init__(self, fullname: str, path: str, recorder: _Recorder, relative: str) -> None:
+        super().__init__(fullname, path)
+        self.recorder, self.relative = recorder, relative
+
+    def get_code(self, fullname: str) -> types.CodeType:
+        source = self.get_data(self.path)
+        try:
+            return self.recorder.code(self.path, self.relative, source)
+        except Exception:  # it imports as usual, and is recorded as a whole file
+            code = super().get_code(fullname)
+            assert code is not None
+            return code
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """Finds the project's own modules for `_Loader`; everything else imports as usual."""
+
+    def __init__(self, recorder: _Recorder) -> None:
+        self.recorder = recorder
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader:
+            return None
+        relative = self.recorder.relative(spec.origin or "")
+        if relative is None:
+            return None
+        spec.loader = _Loader(fullname, spec.origin or "", self.recorder, relative)
+        return spec
+
+
+_recorder: _Recorder | None = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: Any) -> None:
+    """Before the project's conftest files import anything: load the settings and, when this
+    run records, compile what the project imports from now on with hits."""
+    global _recorder
     path = os.environ.get(ENV_SETTINGS)
-    if not path or hasattr(config, "workerinput") or _settings:
+    if not path or _settings:
         return
     with open(path, encoding="utf-8") as handle:
         _settings.update(json.load(handle))
-    if not _settings.get("record") or config.pluginmanager.hasplugin("_cov"):
-        return  # a run that pytest-cov measures keeps its own tracer
-    try:
-        # The C tracer on every version: sys.monitoring (3.12+) stops reporting a line once
-        # seen, and each test must see its own lines.
-        os.environ["COVERAGE_CORE"] = "ctrace"
-        import coverage
-    except ImportError:
+    if not _settings.get("record"):
         return
-    if coverage.Coverage.current() is not None:
-        return
-    root = _settings["root"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        _coverage = coverage.Coverage(
-            data_file=None,
-            config_file=False,
-            source=[root],
-            omit=[os.path.join(root, ".venv", "*"), "*/site-packages/*"],
-        )
-        _coverage.start()
-    global _lines
-    collector = getattr(_coverage, "_collector", None)
-    if collector is None or not isinstance(getattr(collector, "data", None), dict):
-        _coverage.stop()  # not the coverage this plugin knows: select, but do not record
-        _coverage = None
-        return
-    _lines = _Lines(collector)
+    _recorder = _Recorder(os.path.realpath(_settings["root"]), _settings.get("code_cache"))
+    setattr(builtins, HIT, _recorder.hits.add)
+    # After pytest's assertion rewriting: the test files it compiles stay its own.
+    finders = sys.meta_path
+    rewriting = [i for i, f in enumerate(finders) if type(f).__name__ == "AssertionRewritingHook"]
+    finders.insert(rewriting[0] + 1 if rewriting else 0, _Finder(_recorder))
 
 
 def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -> None:
@@ -113,107 +405,88 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -
         _carried.extend(item.nodeid for item in left_out)
 
 
-class _Lines:
-    """Lines executed per label (a test's nodeid, "" for import time), taken straight from
-    coverage's collector between tests: a dynamic context per test would cost a database write
-    per test, more than many tests take to run. Line sets are interned (parametrized tests
-    share them)."""
-
-    def __init__(self, collector: Any) -> None:
-        self.collector = collector
-        self.label = ""
-        self.by_label: dict[str, list[tuple[str, frozenset[int]]]] = {}
-        self._interned: dict[frozenset[int], frozenset[int]] = {}
-
-    def switch(self, label: str) -> None:
-        """Give what ran since the last switch to the current label, then change labels."""
-        taken = self.by_label.setdefault(self.label, [])
-        for filename, live in list(self.collector.data.items()):
-            if live:
-                lines = frozenset(live)
-                live.difference_update(lines)  # the tracer keeps writing into the same set
-                taken.append((filename, self._interned.setdefault(lines, lines)))
-        self.label = label
-
-
-_lines: _Lines | None = None
-
-
 def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
-    if _lines is not None:  # before the test's setup: its fixtures count as its own
-        _lines.switch(nodeid)
+    if _recorder is not None:  # before the test's setup: its fixtures count as its own
+        _recorder.switch(nodeid)
 
 
 def pytest_runtest_logfinish(nodeid: str, location: Any) -> None:
-    if _lines is not None:
-        _lines.switch("")
+    if _recorder is not None:
+        _recorder.switch("")
 
 
 def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
     out = _settings.get("out")
     if not out:
         return
-    report: dict[str, Any] = {"carried": _carried, "recorded": _lines is not None}
-    if _coverage is not None and _lines is not None:
-        _lines.switch("")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _coverage.stop()
-        known = _settings.get("known") or {}
-        report.update(_dependencies(_lines.by_label, _settings["root"], known))
+    workerinput = getattr(session.config, "workerinput", None)
+    if workerinput is not None:
+        out = f"{out}.{workerinput['workerid']}"
+    elif getattr(session.config.option, "numprocesses", None):
+        return  # pytest-xdist's controller: its workers run the tests and report
+    report: dict[str, Any] = {"carried": _carried, "recorded": _recorder is not None}
+    if _recorder is not None:
+        _recorder.switch("")
+        report.update(_dependencies(_recorder, session))
     # Written whole, then renamed: spruce never reads half a report.
     with open(out + ".part", "w", encoding="utf-8") as handle:
         json.dump(report, handle)
     os.replace(out + ".part", out)
 
 
-def _dependencies(
-    by_label: dict[str, list[tuple[str, frozenset[int]]]], root: str, known: dict[str, str]
-) -> dict[str, Any]:
-    """Per measured project file its digest, top-level CRC and import-time blocks; per test the
-    blocks it executed, file by file. A file only imported, whose digest spruce already `known`s,
-    is not parsed again (parsing a large module costs more than the tests that run)."""
-    parsed: dict[str, tuple[str, dict[int, int]] | None] = {}
-    files: dict[str, Any] = {}
-    blocks_of: dict[tuple[str, frozenset[int]], set[int]] = {}
-    by_tests = {filename for label, taken in by_label.items() if label for filename, _ in taken}
-
-    def parse(filename: str) -> tuple[str, dict[int, int]] | None:
-        if filename not in parsed:
-            parsed[filename] = None
-            relative = os.path.relpath(filename, root).replace(os.sep, "/")
-            if relative.startswith("../") or not relative.endswith(".py"):
-                return None
-            try:
-                with open(filename, "rb") as handle:
-                    source = handle.read()
-                if filename not in by_tests and known.get(relative) == digest(source):
-                    return None  # spruce keeps what it knows of this file
-                top, bodies = file_blocks(source)
-            except (OSError, SyntaxError, ValueError):
-                return None
-            parsed[filename] = (relative, _line_blocks(bodies))
-            files[relative] = {"digest": digest(source), "top": top, "import": []}
-        return parsed[filename]
-
-    def blocks(filename: str, lines: frozenset[int]) -> set[int]:
-        key = (filename, lines)
-        if key not in blocks_of:
-            entry = parse(filename)
-            in_body = entry[1] if entry else {}
-            blocks_of[key] = {in_body[line] for line in lines if line in in_body}
-        return blocks_of[key]
-
+def _dependencies(recorder: _Recorder, session: Any) -> dict[str, Any]:
+    """Per project file its digest, top-level CRC and import-time blocks (`opaque` when spruce
+    did not compile it); per test the blocks it executed, file by file."""
+    files: dict[str, Any] = {
+        relative: {"digest": module.digest, "top": module.top, "import": []}
+        for relative, module in recorder.compiled.items()
+    }
+    uncompiled = {
+        relative: module
+        for relative, module in {**recorder.preloaded, **recorder._project_modules()}.items()
+        if relative not in recorder.compiled
+    }
+    for relative in uncompiled:
+        try:
+            with open(os.path.join(recorder.root, relative), "rb") as handle:
+                source_digest = digest(handle.read())
+        except OSError:
+            continue
+        files[relative] = {"digest": source_digest, "top": 0, "import": [], "opaque": True}
+    refers = _references(uncompiled)
     tests: dict[str, dict[str, list[int]]] = {}
-    for label, taken in by_label.items():
+    for label, taken in recorder.by_label.items():
         per_file: dict[str, set[int]] = {}
-        for filename, lines in taken:
-            entry = parse(filename)
-            if entry is not None:
-                per_file.setdefault(entry[0], set()).update(blocks(filename, lines))
+        for keys in taken:
+            for key in keys:
+                relative, crc = recorder.block_of[key]
+                per_file.setdefault(relative, set()).add(crc)
+        deps = {relative: sorted(crcs) for relative, crcs in per_file.items()}
         if not label:
-            for relative, executed in per_file.items():
-                files[relative]["import"] = sorted(executed)
-        else:
-            tests[label] = {relative: sorted(executed) for relative, executed in per_file.items()}
+            for relative, crcs in deps.items():
+                files[relative]["import"] = crcs
+            continue
+        for other in refers.get(label.split("::")[0], ()):
+            deps[other] = [WHOLE_FILE]
+        tests[label] = deps
     return {"files": files, "tests": tests}
+
+
+def _references(uncompiled: dict[str, types.ModuleType]) -> dict[str, set[str]]:
+    """Per uncompiled module (a test file, mostly), the other uncompiled project modules its
+    names come from (an imported helper, a base class): a change there can change its tests."""
+    by_name = {module.__name__: relative for relative, module in uncompiled.items()}
+    refers: dict[str, set[str]] = {}
+    for relative, module in uncompiled.items():
+        names: set[str] = set()
+        for value in list(vars(module).values()):
+            if isinstance(value, types.ModuleType):
+                names.add(value.__name__)
+            elif isinstance(value, type):
+                names.update(str(base.__module__) for base in value.__mro__)
+            else:
+                names.add(str(getattr(value, "__module__", "")))
+        found = {by_name[name] for name in names if name in by_name} - {relative}
+        if found:
+            refers[relative] = found
+    return refers

@@ -2,8 +2,9 @@
 whose file changed and tests that did not pass; carry the other outcomes from the map.
 
 The map (per project, in spruce's cache directory, written atomically) holds for each test the
-blocks it executed, file by file (`select_plugin` records them with coverage.py), and for each
-file its digest, its top-level CRC and the blocks that ran at import. What selection cannot see
+blocks it executed, file by file (`select_plugin` compiles the project's modules to report each
+block they enter), and for each file its digest, its top-level CRC and the blocks that ran at
+import. What selection cannot see
 through runs the whole suite: a change to the pytest command or the installed distributions, a
 `cache_env` value, conftest.py or the configuration files, a non-Python file under the tests'
 directories, a module's top level or import-time code.
@@ -26,12 +27,12 @@ import msgspec
 from spruce import __version__
 from spruce.hooks import select_plugin
 from spruce.hooks.base import HookContext, HookResult, Prepared, TestCase, TestSelection
-from spruce.workflow.cache import ResultCache, cache_env_values
+from spruce.workflow.cache import ResultCache, cache_env_values, project_state_dir
 from spruce.workflow.files import FileSet
 
 PLUGIN: Final = "spruce_select_plugin"
 MAX_MAP_BYTES: Final = 32 * 1024 * 1024  # a larger map is not kept: the whole suite runs
-_SCHEMA: Final = 1
+_SCHEMA: Final = 2
 _CARRIABLE: Final = frozenset({"passed", "skipped", "xfailed", "xpassed"})
 _CONFIG: Final = ("pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini", ".coveragerc")
 _TRUST_REASONS: Final = {
@@ -43,11 +44,13 @@ _TRUST_REASONS: Final = {
 
 
 class MapFile(msgspec.Struct, frozen=True, array_like=True):
-    """A measured project file as the map last saw it."""
+    """A project file the tests imported, as the map last saw it; `opaque` when its blocks were
+    not recorded (imported before recording began, or compiled by pytest, as test files are)."""
 
     digest: str
     top: int
     imports: tuple[int, ...]
+    opaque: bool = False
 
 
 class MapTest(msgspec.Struct, frozen=True, array_like=True):
@@ -128,7 +131,9 @@ class Selector:
             "root": str(self.project),
             "record": self.settings.record,
             "carry": sorted(self.carried),
-            "known": {path: entry.digest for path, entry in self._known_files().items()},
+            "code_cache": str(
+                project_state_dir(self.settings.cache.directory, self.project) / "selection-code"
+            ),
             "out": str(self.scratch / "selection.json"),
         }
         path = self.scratch / "selection-settings.json"
@@ -189,7 +194,10 @@ class Selector:
         }
         for path, entry in (report.get("files") or {}).items():
             files[path] = MapFile(
-                digest=entry["digest"], top=entry["top"], imports=tuple(entry["import"])
+                digest=entry["digest"],
+                top=entry["top"],
+                imports=tuple(entry["import"]),
+                opaque=bool(entry.get("opaque")),
             )
         test_dirs = tuple(sorted({os.path.dirname(nodeid.split("::")[0]) for nodeid in tests}))
         new = TestMap(
@@ -258,6 +266,8 @@ def plan(
         except (SyntaxError, ValueError):
             return f"{path} does not parse", {}
         blocks = {crc for _, _, crc in bodies}
+        if path not in test_files and entry.opaque:
+            return f"{path} changed, and its blocks were not recorded", {}
         if path not in test_files and (top != entry.top or not set(entry.imports) <= blocks):
             return f"module-level code of {path} changed", {}
         changed_blocks[path] = blocks

@@ -1,0 +1,230 @@
+"""What selection records of each test (real pytest through spruce): closures made at import,
+generators resumed by a later test, work done on another thread, helpers imported from another
+test file and modules a conftest imports are all seen, so a change there re-runs exactly the
+tests a full run shows failing. The project's own bytecode stays free of spruce's hits."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+
+from spruce.hooks import select_plugin
+from tests.workflow.test_selection import Spruce, _edit, _pytest_failures, write_project
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+
+
+LIB: Final = '''\
+"""A library whose code runs in the ways a test can reach it."""
+import threading
+
+
+def make_scale(factor):
+    def scale(x):
+        return x * factor
+    return scale
+
+
+triple = make_scale(3)
+
+
+def numbers():
+    yield 1
+    yield 2
+
+
+counter = numbers()
+
+
+def work(out):
+    out.append(21 * 2)
+
+
+def in_thread():
+    out = []
+    thread = threading.Thread(target=work, args=(out,))
+    thread.start()
+    thread.join()
+    return out[0]
+
+
+def shout(word):
+    return word.upper()
+
+
+def unused():
+    return 0
+'''
+TESTS: Final = """\
+from app.lib import counter, in_thread, triple
+
+
+def test_triple():
+    assert triple(2) == 6
+
+
+def test_first():
+    assert next(counter) == 1
+
+
+def test_second():
+    assert next(counter) == 2
+
+
+def test_thread():
+    assert in_thread() == 42
+"""
+HELPERS_TEST: Final = """\
+def expected_word():
+    return "HI"
+
+
+def test_helper_itself():
+    assert expected_word() == "HI"
+"""
+USES_HELPER: Final = """\
+from app.lib import shout
+from tests.test_helpers import expected_word
+from tests.conftest import PREFIX
+
+
+def test_shout():
+    assert shout("hi") == expected_word()
+
+
+def test_prefix():
+    assert PREFIX == "p"
+"""
+CONFTEST: Final = "from app.lib import shout\n\nPREFIX = 'p'\nSHOUT = shout\n"
+
+
+def _project(root: Path) -> Path:
+    return write_project(
+        root,
+        {
+            "app/lib.py": LIB,
+            "tests/conftest.py": CONFTEST,
+            "tests/test_lib.py": TESTS,
+            "tests/test_helpers.py": HELPERS_TEST,
+            "tests/test_uses_helper.py": USES_HELPER,
+        },
+    )
+
+
+CHANGES: Final = {
+    # (file, old, new, the tests that fail, the tests that run)
+    # make_scale runs at import: what it made may differ, so the whole suite runs.
+    "closure made at import": (
+        "app/lib.py", "return x * factor", "return x * factor + 1",
+        {"test_triple"}, {"test_triple", "test_first", "test_second", "test_thread",
+                          "test_shout", "test_prefix", "test_helper_itself"},
+    ),
+    "generator resumed by a later test": (
+        "app/lib.py", "yield 2", "yield 3", {"test_second"}, {"test_first", "test_second"},
+    ),
+    "function run on another thread": (
+        "app/lib.py", "21 * 2", "21 * 3", {"test_thread"}, {"test_thread"},
+    ),
+    "helper in another test file": (
+        "tests/test_helpers.py", '"HI"', '"HO"',
+        {"test_shout"}, {"test_shout", "test_prefix", "test_helper_itself"},
+    ),
+    "module a conftest imported": (
+        "app/lib.py", "return word.upper()", "return word.upper() + '!'",
+        {"test_shout"}, {"test_shout"},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+async def test_a_change_runs_the_tests_that_reach_it(tmp_path: Path, change: str) -> None:
+    project = _project(tmp_path / "p")
+    spruce = Spruce(project, tmp_path / "cache")
+    failing, first = await spruce.run()
+    assert failing == set() and first["selected"] == 7
+    path, old, new, broken, ran = CHANGES[change]
+    undo = _edit(project / path, old, new)
+    failing, end = await spruce.run()
+    expected = _pytest_failures(project)
+    assert {nodeid.rpartition("::")[2] for nodeid in expected} == broken
+    assert failing == expected
+    assert (end["selected"], end["carried"]) == (len(ran), 7 - len(ran)), end["selection"]
+    undo()
+    failing, end = await spruce.run()
+    assert failing == set() and end["passed"] == 7
+
+
+async def test_an_unused_function_changes_no_test(tmp_path: Path) -> None:
+    project = _project(tmp_path / "p")
+    spruce = Spruce(project, tmp_path / "cache")
+    await spruce.run()
+    _edit(project / "app/lib.py", "return 0", "return 1")
+    failing, end = await spruce.run()
+    assert failing == set() and (end["selected"], end["carried"]) == (0, 7)
+
+
+async def test_the_projects_own_bytecode_stays_plain(tmp_path: Path) -> None:
+    project = _project(tmp_path / "p")
+    await Spruce(project, tmp_path / "cache").run()
+    plain = subprocess.run(
+        [sys.executable, "-c", "import app.lib; print(app.lib.triple(2))"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert plain.stdout.strip() == "6", plain.stderr
+    assert not any(select_plugin.HIT.encode() in pyc.read_bytes() for pyc in project.rglob("*.pyc"))
+
+
+def test_compiled_code_behaves_as_the_source() -> None:
+    source = b'''\
+"""Module."""
+
+
+class Shape:
+    def area(self):
+        """Docstring kept."""
+        return 4
+
+    async def later(self):
+        for value in [1, 2]:
+            await _noop()
+        return value
+
+
+async def _noop():
+    return None
+
+
+def pairs(items):
+    square = lambda x: x * x
+    for item in items:
+        received = yield square(item)
+        if received:
+            yield received
+'''
+    compiled = select_plugin.CompiledModule.compile(source, "m.py", "m.py")
+    hits: list[int] = []
+    namespace: dict[str, Any] = {"__name__": "m", select_plugin.HIT: hits.append}
+    exec(compiled.code, namespace)  # the module under test
+    assert namespace["Shape"].area.__doc__ == "Docstring kept."
+    assert namespace["Shape"]().area() == 4
+    generator = namespace["pairs"]([2, 3])
+    assert [next(generator), generator.send("x"), next(generator)] == [4, "x", 9]
+    assert asyncio.run(namespace["Shape"]().later()) == 2
+    top, bodies = select_plugin.file_blocks(source)
+    keys = {select_plugin.block_key("m.py", crc) for _, _, crc in bodies}
+    assert compiled.top == top and set(compiled.keys) == keys
+    assert set(hits) == keys  # every block reported itself, and nothing else did

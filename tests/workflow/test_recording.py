@@ -6,8 +6,10 @@ tests a full run shows failing. The project's own bytecode stays free of spruce'
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Final
 
@@ -228,3 +230,33 @@ def pairs(items):
     keys = {select_plugin.block_key("m.py", crc) for _, _, crc in bodies}
     assert compiled.top == top and set(compiled.keys) == keys
     assert set(hits) == keys  # every block reported itself, and nothing else did
+
+
+async def test_bytecode_is_kept_in_spruces_cache_when_the_project_asks_for_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    project = _project(tmp_path / "p")
+    cache = tmp_path / "cache"
+    await Spruce(project, cache).run()
+    assert not list(project.rglob("__pycache__"))
+    kept = {pyc.name.split(".")[0] for pyc in (cache / "state").rglob("pycache/**/*.pyc")}
+    assert {"test_lib", "test_helpers", "conftest"} <= kept
+
+
+async def test_an_edit_of_the_same_size_in_the_same_second_runs_the_new_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytest trusts a kept test file's bytecode while size and whole-second mtime match."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    project = _project(tmp_path / "p")
+    test_file = project / "tests" / "test_helpers.py"
+    second = (int(time.time()) + 100) * 1_000_000_000  # after the bytecode is written
+    os.utime(test_file, ns=(second, second))
+    spruce = Spruce(project, tmp_path / "cache")
+    failing, _ = await spruce.run()
+    assert failing == set()
+    _edit(test_file, 'assert expected_word() == "HI"', 'assert expected_word() == "HO"')
+    os.utime(test_file, ns=(second + 500_000_000, second + 500_000_000))
+    failing, _ = await spruce.run()
+    assert failing == _pytest_failures(project) == {"tests/test_helpers.py::test_helper_itself"}

@@ -381,6 +381,13 @@ def pytest_load_initial_conftests(early_config: Any) -> None:
         return
     with open(path, encoding="utf-8") as handle:
         _settings.update(json.load(handle))
+    pycache = _settings.get("pycache")
+    if pycache and sys.dont_write_bytecode:
+        # Bytecode stays out of the project, as asked, and is kept in spruce's cache instead:
+        # otherwise pytest rewrites and compiles every test file again on every run.
+        sys.pycache_prefix = pycache
+        sys.dont_write_bytecode = False
+        _drop_stale_bytecode(pycache, os.path.realpath(_settings["root"]))
     if not _settings.get("record"):
         return
     _recorder = _Recorder(os.path.realpath(_settings["root"]), _settings.get("code_cache"))
@@ -389,6 +396,23 @@ def pytest_load_initial_conftests(early_config: Any) -> None:
     finders = sys.meta_path
     rewriting = [i for i, f in enumerate(finders) if type(f).__name__ == "AssertionRewritingHook"]
     finders.insert(rewriting[0] + 1 if rewriting else 0, _Finder(_recorder))
+
+
+def _drop_stale_bytecode(prefix: str, root: str) -> None:
+    """Remove the kept bytecode of every project file changed since it was written. pytest
+    trusts a file's size and mtime in whole seconds, so an edit of the same size within the
+    second would otherwise run the old code; an edit always leaves the file newer than it."""
+    mirror = os.path.join(prefix, os.path.relpath(root, os.path.sep))
+    for directory, _, names in os.walk(mirror):
+        source_directory = os.path.join(os.path.sep, os.path.relpath(directory, prefix))
+        for name in names:
+            source = os.path.join(source_directory, name.split(".", 1)[0] + ".py")
+            kept = os.path.join(directory, name)
+            try:
+                if os.stat(source).st_mtime_ns >= os.stat(kept).st_mtime_ns:
+                    os.unlink(kept)
+            except OSError:
+                continue  # its source is gone: Python and pytest ignore it
 
 
 def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -> None:

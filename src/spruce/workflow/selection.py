@@ -127,13 +127,13 @@ class Selector:
         if self.reason is None:
             self.reason, self.carried = plan(self.previous, self.files, self._trust)
         shutil.copyfile(select_plugin.__file__, self.scratch / f"{PLUGIN}.py")
+        state = project_state_dir(self.settings.cache.directory, self.project)
         settings = {
             "root": str(self.project),
             "record": self.settings.record,
             "carry": sorted(self.carried),
-            "code_cache": str(
-                project_state_dir(self.settings.cache.directory, self.project) / "selection-code"
-            ),
+            "code_cache": str(state / "selection-code"),
+            "pycache": str(state / "pycache"),
             "out": str(self.scratch / "selection.json"),
         }
         path = self.scratch / "selection-settings.json"

@@ -32,6 +32,7 @@ from spruce.hooks.batches import (
     line_budget,
     merge_results,
 )
+from spruce.hooks.vulture_prelude import STATE_ENV
 from spruce.workflow.catalog import install_hint, tool_python
 from spruce.workflow.definitions import HookSpec
 from spruce.workflow.process import ProcessResult, run_process
@@ -103,6 +104,8 @@ class ToolHook:
     splittable: bool = False  # file-local: its file list may be cut into runs and merged
     chunk_bytes: int = 0  # with this many bytes of input per run, it may run in parallel chunks
     prelude: str = ""  # Python run in the tool's process before the tool (never changes results)
+    # The prelude keeps the tool's per-file state in spruce's state directory (given in STATE_ENV)
+    keeps_state: bool = False
 
     def prepare(self, ctx: HookContext) -> Prepared | str:
         env = tool_python(self.spec, ctx.env, ctx.own)
@@ -143,6 +146,8 @@ class ToolHook:
         started = time.monotonic()
         argv = prepared.identity[4:]
         env = tool_env()
+        if self.keeps_state and ctx.state is not None:
+            env[STATE_ENV] = str(ctx.state / self.spec.id)
         room = line_budget(env) - arg_bytes(self._launch(argv))
         # A file-local tool runs once per batch that fits a command line; a whole-program tool
         # runs once, reading an overlong file list from a file.

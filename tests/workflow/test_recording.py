@@ -260,3 +260,49 @@ async def test_an_edit_of_the_same_size_in_the_same_second_runs_the_new_code(
     os.utime(test_file, ns=(second + 500_000_000, second + 500_000_000))
     failing, _ = await spruce.run()
     assert failing == _pytest_failures(project) == {"tests/test_helpers.py::test_helper_itself"}
+
+
+EDITABLE_FINDER: Final = """\
+import importlib.util, sys
+
+class _Finder:
+    @classmethod
+    def find_spec(cls, fullname, path=None, target=None):
+        if fullname != "lib2":
+            return None
+        init = {init!r}
+        return importlib.util.spec_from_file_location(
+            fullname, init, submodule_search_locations=[init.rsplit("/", 1)[0]]
+        )
+
+sys.meta_path.append(_Finder)
+"""
+
+
+async def test_a_src_layout_installed_editable_is_recorded(tmp_path: Path) -> None:
+    """setuptools maps an editable src/ layout's top package with a finder of its own."""
+    from tests.workflow.test_cache_key import _venv
+    from tests.workflow.test_selection import _link_spruce_packages
+
+    project = write_project(
+        tmp_path / "p",
+        {
+            "src/lib2/__init__.py": "def one():\n    return 1\n\n\ndef two():\n    return 2\n",
+            "tests/test_lib2.py": "from lib2 import one, two\n\n\n"
+            "def test_one():\n    assert one() == 1\n\n\ndef test_two():\n    assert two() == 2\n",
+        },
+    )
+    _venv(project, getattr(sys, "_base_executable", sys.executable))
+    _link_spruce_packages(project / ".venv")
+    site = next((project / ".venv").glob("lib/python3*/site-packages"))
+    init = str(project / "src" / "lib2" / "__init__.py")
+    (site / "__editable___lib2_finder.py").write_text(EDITABLE_FINDER.format(init=init))
+    (site / "__editable__.lib2.pth").write_text("import __editable___lib2_finder\n")
+    spruce = Spruce(project, tmp_path / "cache")
+    failing, first = await spruce.run()
+    assert failing == set() and first["selected"] == 2
+    _edit(project / "src/lib2/__init__.py", "return 2", "return 3")
+    failing, end = await spruce.run()
+    python = str(project / ".venv" / "bin" / "python")
+    assert failing == _pytest_failures(project, python) == {"tests/test_lib2.py::test_two"}
+    assert (end["selected"], end["carried"]) == (1, 1), end["selection"]

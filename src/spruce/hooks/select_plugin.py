@@ -358,7 +358,7 @@ class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        spec = self._found_after_me(fullname, path, target)
         if spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader:
             return None
         relative = self.recorder.relative(spec.origin or "")
@@ -366,6 +366,20 @@ class _Finder(importlib.abc.MetaPathFinder):
             return None
         spec.loader = _Loader(fullname, spec.origin or "", self.recorder, relative)
         return spec
+
+    def _found_after_me(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None
+    ) -> importlib.machinery.ModuleSpec | None:
+        """The spec the import system would find without this finder: the path finder's, or an
+        editable install's (setuptools maps a src/ layout's top package with a finder of its
+        own, placed after the path finder)."""
+        finders = list(sys.meta_path)
+        for finder in finders[finders.index(self) + 1 :] if self in finders else finders:
+            find = getattr(finder, "find_spec", None)
+            spec = find(fullname, path, target) if find is not None else None
+            if isinstance(spec, importlib.machinery.ModuleSpec):
+                return spec
+        return None
 
 
 _recorder: _Recorder | None = None

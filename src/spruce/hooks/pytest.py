@@ -58,6 +58,7 @@ class PytestHook:
             "-p",
             _PLUGIN,
             "-q",
+            "--tb=short",  # the traceback each case reports: pytest then makes it only once
             *ctx.config.hook("pytest").args,
         )
         # Tests may read any file of the project, so every file is an input.

@@ -29,8 +29,41 @@ def _emit(message: dict[str, Any]) -> None:
         _out.flush()
 
 
+class _RecentAsts(dict[Any, Any]):
+    """The parsed sources of the last two files pytest showed a failure in."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if key not in self and len(self) >= 2:
+            del self[next(iter(self))]
+        super().__setitem__(key, value)
+
+
+def _share_parsed_sources() -> None:
+    """pytest parses a failing test's whole file again for each failure it shows (twice with
+    spruce's short traceback): 0.7 s a failure in idna's 25k-line test module, 22 s for 13
+    failures. Its formatters share the parse of the last files instead (the text is the same)."""
+    try:
+        from _pytest._code.code import FormattedExcinfo
+    except ImportError:
+        return
+    if "astcache" not in getattr(FormattedExcinfo, "__dataclass_fields__", {}):
+        return  # not the pytest this knows: each failure parses its file, as pytest does
+    if getattr(FormattedExcinfo.__init__, "spruce_shared", False):
+        return
+    shared = _RecentAsts()
+    made = FormattedExcinfo.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **kwargs)
+        self.astcache = shared
+
+    __init__.spruce_shared = True  # type: ignore[attr-defined]
+    FormattedExcinfo.__init__ = __init__  # type: ignore[method-assign]
+
+
 def pytest_configure(config: Any) -> None:
     global _out, _root
+    _share_parsed_sources()
     _root = Path(str(config.rootpath)).resolve()
     fd = os.environ.get(ENV_FD)
     # xdist workers report to their controller, which reports here.
@@ -65,7 +98,12 @@ def _in_project(path: str) -> str | None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: Any, call: Any) -> Generator[None, Any, None]:
     """Note on a failing report where in the project it failed and its short traceback."""
-    outcome = yield
+    shown: list[str] = []
+    _note_short_repr(item, shown)  # also without an exception yet: unittest's comes later
+    try:
+        outcome = yield
+    finally:
+        item.__dict__.pop("_repr_failure_py", None)
     report = outcome.get_result()
     excinfo = call.excinfo
     if excinfo is None or not report.failed:
@@ -80,11 +118,27 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Generator[None, Any, None
             report.spruce_path = path
             report.spruce_line = entry.lineno + 1
             break
-    try:  # what `--tb=short` prints for it
-        text = str(item._repr_failure_py(excinfo, style="short"))
+    try:  # what `--tb=short` prints for it (pytest's own, when spruce asked it for that)
+        text = shown[0] if shown else str(item._repr_failure_py(excinfo, style="short"))
     except Exception:  # a private API that moved, or a repr that fails: pytest's own text
         text = str(report.longreprtext)
     report.spruce_longrepr = _tail(text, _MAX_LONGREPR)
+
+
+def _note_short_repr(item: Any, shown: list[str]) -> None:
+    """Keep the text of the short traceback pytest makes for its own report (before it adds the
+    captured output): formatting a failure costs as much again (0.2 s and more in a long file)."""
+    made = getattr(item, "_repr_failure_py", None)
+    if made is None:
+        return
+
+    def remembered(excinfo: Any, style: Any = None, *args: Any, **kwargs: Any) -> Any:
+        result = made(excinfo, style, *args, **kwargs)
+        if style == "short" and not shown:
+            shown.append(str(result))
+        return result
+
+    item._repr_failure_py = remembered
 
 
 def _tail(text: str, limit: int) -> str:

@@ -106,6 +106,7 @@ def hook_data(
         "details_truncated": len(result.findings) < result.findings_total,
         "changed_files": list(result.changed_files),
         **_file_counts(result),
+        **({} if result.workers is None else {"workers": result.workers}),
         "output_tail": result.output_tail,
     }
 

@@ -241,3 +241,43 @@ async def test_selection_carries_and_records_across_shards(
     failing, end = await spruce.run()
     assert failing == set() and (end["selected"], end["carried"]) == (2, 5), end["selection"]
     assert end["passed"] == 7
+
+
+def test_the_project_s_own_xdist_choice_stands() -> None:
+    from spruce.hooks.pytest_workers import parallel_by_project, xdist_usable
+    from spruce.workflow.toolenv import ToolEnv
+
+    assert parallel_by_project(["-n", "4"]) and parallel_by_project(["-nauto"])
+    assert parallel_by_project(["--numprocesses=2"]) and not parallel_by_project(["--no-header"])
+    with_xdist = ToolEnv(python=Path("python"), versions={"pytest-xdist": "3.8.0"})
+    assert xdist_usable(with_xdist, ["-q"])
+    assert not xdist_usable(with_xdist, ["-p", "no:xdist"]) and not xdist_usable(
+        with_xdist, ["-pno:xdist"]
+    )
+    assert not xdist_usable(ToolEnv(python=Path("python"), versions={}), [])
+
+
+async def test_auto_spreads_a_long_suite_and_leaves_a_cpu_to_the_checks_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spruce.hooks import pytest as pytest_hook
+    from spruce.hooks.pytest_workers import TIMES_FILE
+    from spruce.workflow import actions
+    from spruce.workflow.cache import project_state_dir
+
+    monkeypatch.setattr(pytest_hook, "usable_cpus", lambda: 4)
+    monkeypatch.setattr(actions, "usable_cpus", lambda: 4)
+    ends: dict[str, object] = {}
+    for workflow in ("tests", "standard_quality"):
+        project = _project(tmp_path / workflow, _settings("auto"))
+        cache = tmp_path / f"cache-{workflow}"
+        _, events = await run_workflow(project, workflow=workflow, cache_dir=cache)
+        assert hook_ends(events)["tests/pytest"].data["workers"] == 1  # never measured
+        # As if the last run had measured 30 s of tests in one file.
+        (project_state_dir(cache, project) / TIMES_FILE).write_text(
+            json.dumps({"tests/test_more.py": [30.0, 9]})
+        )
+        (project / "tests" / "test_new.py").write_text("def test_new():\n    pass\n")
+        _, events = await run_workflow(project, workflow=workflow, cache_dir=cache, all_tests=True)
+        ends[workflow] = hook_ends(events)["tests/pytest"].data["workers"]
+    assert ends == {"tests": 4, "standard_quality": 3}

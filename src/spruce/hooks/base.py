@@ -146,6 +146,8 @@ class HookContext:
     state: Path | None = None
     on_test_case: TestCaseSink | None = None
     selection: SelectionSettings | None = None  # test selection's settings (None: run all)
+    # CPUs `test_workers = "auto"` may take (None: every usable one); less when checks run beside
+    test_cpus: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -125,15 +125,17 @@ class PytestHook:
         env: dict[str, str],
         times: Times,
         selector: Selector | None,
-    ) -> tuple[int, list[dict[str, str]]]:
-        """How many processes run the tests, and each one's environment: one process with
-        pytest-xdist's `-n` (added to `argv`) when the project has it, else one per shard."""
+    ) -> tuple[int | None, list[dict[str, str]]]:
+        """How many processes run the tests (None: the project's own `-n` decides), and each
+        one's environment: one with pytest-xdist's `-n` (added to `argv`) when the project has
+        it, else one per shard."""
         args = ctx.config.hook("pytest").args
         if parallel_by_project(args):
-            return 1, [env]
+            return None, [env]
         carried = selector.carried if selector is not None else {}
         seconds = estimate(times, carried)
-        workers = choose_workers(ctx.config.test_workers, seconds=seconds, cpus=usable_cpus())
+        cpus = ctx.test_cpus or usable_cpus()
+        workers = choose_workers(ctx.config.test_workers, seconds=seconds, cpus=cpus)
         if workers == 1:
             return 1, [env]
         python = tool_python(self.spec, ctx.env, ctx.own)

@@ -32,6 +32,12 @@ def test_hook_settings_and_custom_hooks_are_read(tmp_path: Path) -> None:
     assert config.custom[0].files == ("*.md",)
 
 
+def test_tests_run_in_one_process_unless_test_workers_says_otherwise() -> None:
+    assert Config().test_workers == 1
+    assert parse_config({"test_workers": 3}).test_workers == 3
+    assert parse_config({"test_workers": "auto"}).test_workers == "auto"
+
+
 @pytest.mark.parametrize(
     ("table", "named"),
     [
@@ -44,6 +50,9 @@ def test_hook_settings_and_custom_hooks_are_read(tmp_path: Path) -> None:
         ({"custom": [{"id": "x", "command": "make"}]}, "tool.spruce.custom[0].command:"),
         ({"custom": [{"id": "x", "command": []}]}, "tool.spruce.custom[0].command:"),
         ({"custom": [{"id": "mypy", "command": ["x"]}]}, "tool.spruce.custom[0].id:"),
+        ({"test_workers": 0}, 'tool.spruce.test_workers: expected an integer >= 1 or "auto"'),
+        ({"test_workers": "many"}, "tool.spruce.test_workers: expected an integer >= 1"),
+        ({"test_workers": 2.5}, "tool.spruce.test_workers: expected an integer >= 1"),
     ],
 )
 def test_an_invalid_setting_is_a_usage_error_naming_its_key(

@@ -15,6 +15,8 @@ import msgspec
 from spruce.errors import ConfigError
 
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+# `[tool.spruce] test_workers`: pytest processes, or "auto" (the usable CPUs when it gains).
+TestWorkers = Annotated[int, msgspec.Meta(ge=1)] | Literal["auto"]
 HookId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 DEFAULT_JOB_TIMEOUT: Final = 3600.0
@@ -56,6 +58,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     cache_env: tuple[str, ...] = ()
     # Test selection also under CI=true (off there by default: CI wants the whole suite).
     select_tests: bool = False
+    # Processes the test suite runs in: 1 (tests may share state), N, or "auto".
+    test_workers: TestWorkers = 1
     # Run the hooks of the project's .pre-commit-config.yaml instead of the built-in checks.
     pre_commit: bool = False
     # Findings kept per hook in its events and reports; the others are counted, never hidden.
@@ -103,6 +107,7 @@ def parse_config(table: Any) -> Config:
         str(hook_id): _convert(value, HookConfig, f"tool.spruce.hooks.{hook_id}")
         for hook_id, value in raw_hooks.items()
     }
+    _check_test_workers(table.get("test_workers", 1))
     rest = {key: value for key, value in table.items() if key != "hooks"}
     config = msgspec.structs.replace(_convert(rest, Config, "tool.spruce"), hooks=hooks)
     from spruce.workflow.definitions import HOOKS_BY_ID
@@ -118,6 +123,15 @@ def parse_config(table: Any) -> Config:
             known = ", ".join(sorted(HOOKS_BY_ID))
             raise ConfigError(f"tool.spruce.hooks.{hook_id}: no such hook (built-in: {known})")
     return config
+
+
+def _check_test_workers(value: Any) -> None:
+    """One message for every wrong value (msgspec's differ by type and name an enum)."""
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return
+    raise ConfigError(
+        f'tool.spruce.test_workers: expected an integer >= 1 or "auto", got {value!r}'
+    )
 
 
 def _convert(value: Any, kind: type[T], key: str) -> T:

@@ -52,4 +52,5 @@ def test_the_hook_names_the_plugin_s_pipe_variable_without_importing_the_plugin(
     from spruce.hooks import pytest_plugin
 
     assert hook._PLUGIN_FD_ENV == pytest_plugin.ENV_FD
+    assert hook._SHARD_ENV == pytest_plugin.ENV_SHARD
     assert hook._PLUGIN_SOURCE.read_text() == Path(pytest_plugin.__file__).read_text()

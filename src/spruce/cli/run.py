@@ -88,6 +88,12 @@ def _add_choice_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--all-tests", action="store_true", help="run the whole test suite")
     parser.add_argument(
+        "--test-workers",
+        type=_test_workers,
+        metavar="N|auto",
+        help="processes the test suite runs in (default: [tool.spruce] test_workers, else 1)",
+    )
+    parser.add_argument(
         "-q", "--quiet", action="store_true", help="print only the closing summary line"
     )
     parser.add_argument(
@@ -98,6 +104,14 @@ def _add_choice_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the hooks of the project's .pre-commit-config.yaml",
     )
+
+
+def _test_workers(value: str) -> int | str:
+    if value == "auto":
+        return value
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise argparse.ArgumentTypeError(f'expected an integer >= 1 or "auto", got {value!r}')
 
 
 def main(args: argparse.Namespace) -> int:
@@ -221,6 +235,7 @@ def run_options(args: argparse.Namespace, project: Path) -> RunOptions:
         all_tests=args.all_tests,
         gate=gate,
         pre_commit=args.pre_commit_config,
+        test_workers=args.test_workers,
     )
 
 

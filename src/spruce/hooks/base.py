@@ -112,6 +112,7 @@ class HookResult(msgspec.Struct, frozen=True, kw_only=True):
     output_tail: str = ""  # the end of what the tool printed (stdout, then stderr), bounded
     # how many findings the tool reported, when `findings` holds fewer (see `keep_findings`)
     reported: int | None = None
+    workers: int | None = None  # pytest: how many processes ran the tests
 
     @property
     def findings_total(self) -> int:
@@ -145,6 +146,8 @@ class HookContext:
     state: Path | None = None
     on_test_case: TestCaseSink | None = None
     selection: SelectionSettings | None = None  # test selection's settings (None: run all)
+    # CPUs `test_workers = "auto"` may take (None: every usable one); less when checks run beside
+    test_cpus: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,17 +24,35 @@ from spruce.hooks.base import (
     TestCase,
     bounded_longrepr,
 )
+from spruce.hooks.pytest_workers import (
+    Times,
+    choose_workers,
+    estimate,
+    load_times,
+    merge_results,
+    parallel_by_project,
+    save_times,
+    write_shard,
+    xdist_usable,
+)
 from spruce.hooks.tool import env_fingerprint, output_tail, tool_env
 from spruce.workflow.catalog import install_hint, tool_python
 from spruce.workflow.definitions import HOOKS_BY_ID, HookSpec
-from spruce.workflow.process import ProcessResult, open_pipe, poll_pipe, run_process
-from spruce.workflow.selection import open_selector
+from spruce.workflow.process import (
+    ProcessResult,
+    open_pipe,
+    poll_pipe,
+    run_process,
+    usable_cpus,
+)
+from spruce.workflow.selection import Selector, open_selector
 
 _PLUGIN: Final = "spruce_pytest_plugin"
 # The plugin runs inside the project's pytest and imports pytest, which spruce itself may lack:
 # copy its source by path and share only the variable's name, never import it here.
 _PLUGIN_SOURCE: Final = Path(__file__).with_name("pytest_plugin.py")
 _PLUGIN_FD_ENV: Final = "SPRUCE_PYTEST_FD"  # pytest_plugin.ENV_FD
+_SHARD_ENV: Final = "SPRUCE_PYTEST_SHARD"  # pytest_plugin.ENV_SHARD
 _LINE_LIMIT: Final = 1 << 20
 _POLL: Final = 0.02  # seconds between two looks at the plugin's reports: their most delay
 _OUTPUT_POLL: Final = 0.1  # pytest's own output is only read for an error's reason
@@ -80,9 +98,73 @@ class PytestHook:
             extra_args, extra_env = selector.begin()
             argv += extra_args
             env.update(extra_env)
+        times = load_times(ctx.state)
+        workers, envs = self._workers(ctx, argv, env, times, selector)
+        shards: list[list[TestCase]] = [[] for _ in envs]
+        totals: list[int | None] = [None] * len(envs)
+        results: list[ProcessResult | None] = [None] * len(envs)
+
+        async def run(index: int) -> None:
+            reporter = _Reporter(ctx=ctx, cases=shards[index], totals=totals, index=index)
+            results[index] = await reporter.run(argv, envs[index], timeout)
+
+        async with anyio.create_task_group() as tasks:
+            for index in range(len(envs)):
+                tasks.start_soon(run, index)
+        cases = [case for shard in shards for case in shard]
+        ended = merge_results([result for result in results if result is not None])
+        outcome = _result(ended, cases, timeout, time.monotonic() - started)
+        outcome = msgspec.structs.replace(outcome, workers=workers)
+        if outcome.status in ("passed", "failed"):
+            save_times(ctx.state, times, cases)
+        return outcome if selector is None else selector.finish(outcome)
+
+    def _workers(
+        self,
+        ctx: HookContext,
+        argv: list[str],
+        env: dict[str, str],
+        times: Times,
+        selector: Selector | None,
+    ) -> tuple[int | None, list[dict[str, str]]]:
+        """How many processes run the tests (None: the project's own `-n` decides), and each
+        one's environment: one with pytest-xdist's `-n` (added to `argv`) when the project has
+        it, else one per shard."""
+        args = ctx.config.hook("pytest").args
+        if parallel_by_project(args):
+            return None, [env]
+        carried = selector.carried if selector is not None else {}
+        seconds = estimate(times, carried)
+        cpus = ctx.test_cpus or usable_cpus()
+        workers = choose_workers(ctx.config.test_workers, seconds=seconds, cpus=cpus)
+        if workers == 1:
+            return 1, [env]
+        python = tool_python(self.spec, ctx.env, ctx.own)
+        if python is not None and xdist_usable(python, args):
+            argv += ["-n", str(workers)]
+            return workers, [env]
+        envs = []
+        for index in range(workers):
+            shard_env = dict(env)
+            shard_env[_SHARD_ENV] = str(write_shard(ctx.scratch, index, workers, times))
+            if selector is not None:
+                shard_env.update(selector.shard_env(index))
+            envs.append(shard_env)
+        return workers, envs
+
+
+@dataclass(kw_only=True)
+class _Reporter:
+    """One pytest process and the test cases its plugin reports on a pipe while it runs."""
+
+    ctx: HookContext
+    cases: list[TestCase]
+    totals: list[int | None]  # each process's count of tests to run, once collected
+    index: int = 0
+
+    async def run(self, argv: list[str], env: dict[str, str], timeout: float) -> ProcessResult:
         read_fd, write_fd = open_pipe()
-        env[_PLUGIN_FD_ENV] = str(write_fd)
-        cases: list[TestCase] = []
+        env = {**env, _PLUGIN_FD_ENV: str(write_fd)}
         write_open = [True]
 
         def close_writer() -> None:
@@ -92,11 +174,11 @@ class PytestHook:
 
         try:
             async with anyio.create_task_group() as tasks:
-                tasks.start_soon(self._read_cases, ctx, read_fd, cases)
+                tasks.start_soon(self._read_cases, read_fd)
                 try:
                     result = await run_process(
                         argv,
-                        cwd=ctx.project,
+                        cwd=self.ctx.project,
                         timeout=timeout,
                         env=env,
                         pass_fds=(write_fd,),
@@ -107,11 +189,9 @@ class PytestHook:
                     close_writer()
         finally:
             close_writer()
-        outcome = _result(result, cases, timeout, time.monotonic() - started)
-        return outcome if selector is None else selector.finish(outcome)
+        return result
 
-    async def _read_cases(self, ctx: HookContext, fd: int, cases: list[TestCase]) -> None:
-        total: list[int | None] = [None]
+    async def _read_cases(self, fd: int) -> None:
         pending = b""
         try:
             # Looked at every few milliseconds rather than woken by each report: fast tests
@@ -122,17 +202,15 @@ class PytestHook:
                     if len(pending) > _LINE_LIMIT:
                         pending = b""  # a line no test report makes; drop it rather than grow
                     for line in lines:
-                        await self._case(ctx, line, cases, total)
+                        await self._case(line)
         finally:
             os.close(fd)
 
-    async def _case(
-        self, ctx: HookContext, line: bytes, cases: list[TestCase], total: list[int | None]
-    ) -> None:
+    async def _case(self, line: bytes) -> None:
         with contextlib.suppress(ValueError, TypeError, KeyError, msgspec.ValidationError):
             message = json.loads(line)
             if message.get("kind") == "collected":
-                total[0] = int(message["total"])
+                self.totals[self.index] = int(message["total"])
                 return
             text, longrepr = message["message"], message.get("longrepr")
             case = msgspec.convert(
@@ -148,9 +226,11 @@ class PytestHook:
                 },
                 TestCase,
             )
-            cases.append(case)
-            if ctx.on_test_case is not None:
-                await ctx.on_test_case(case, total[0])
+            self.cases.append(case)
+            if self.ctx.on_test_case is not None:
+                known = [total for total in self.totals if total is not None]
+                total = sum(known) if len(known) == len(self.totals) else None
+                await self.ctx.on_test_case(case, total)
 
 
 def _utf8(value: object) -> str:

@@ -15,11 +15,16 @@ from typing import IO, Any
 import pytest
 
 ENV_FD = "SPRUCE_PYTEST_FD"
+# A shard's settings (JSON: index, count, seconds per test by file): this process runs only its
+# part of what was collected, the same part whichever order the tests were collected in.
+ENV_SHARD = "SPRUCE_PYTEST_SHARD"
 _MAX_MESSAGE = 2000
 _MAX_LONGREPR = 4096
 _out: IO[str] | None = None
 _pending: dict[str, dict[str, Any]] = {}
 _root: Path | None = None
+_xdist_counted = False
+_shard: dict[str, Any] = {}
 _ENVIRONMENTS = ("site-packages", "dist-packages")  # installed code, even inside the project
 
 
@@ -69,6 +74,10 @@ def pytest_configure(config: Any) -> None:
     # xdist workers report to their controller, which reports here.
     if fd and _out is None and not hasattr(config, "workerinput"):
         _out = os.fdopen(int(fd), "w", encoding="utf-8")
+    shard = os.environ.get(ENV_SHARD)
+    if shard and not _shard:
+        with open(shard, encoding="utf-8") as handle:
+            _shard.update(json.load(handle))
 
 
 def pytest_unconfigure(config: Any) -> None:
@@ -78,8 +87,47 @@ def pytest_unconfigure(config: Any) -> None:
         _out = None
 
 
+def shard_of(nodeids: list[str], count: int, costs: dict[str, float]) -> dict[str, int]:
+    """Each test's shard: runs of the sorted nodeids (a file's tests stay together unless it
+    must be split), balanced by the seconds a test of each file took last time."""
+    known = [cost for cost in costs.values() if cost > 0]
+    default = sum(known) / len(known) if known else 1.0
+    ordered = sorted(nodeids)
+    weights = [costs.get(nodeid.split("::")[0]) or default for nodeid in ordered]
+    total = sum(weights) or 1.0
+    shards: dict[str, int] = {}
+    done = 0.0
+    for nodeid, weight in zip(ordered, weights, strict=True):
+        shards[nodeid] = min(count - 1, int((done + weight / 2) * count / total))
+        done += weight
+    return shards
+
+
+@pytest.hookimpl(trylast=True)  # after test selection left out the tests it carries
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    if not _shard:
+        return
+    index, count = int(_shard["index"]), int(_shard["count"])
+    shards = shard_of([item.nodeid for item in items], count, _shard.get("costs") or {})
+    kept = [item for item in items if shards[item.nodeid] == index]
+    dropped = [item for item in items if shards[item.nodeid] != index]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def pytest_collection_finish(session: Any) -> None:
     _emit({"kind": "collected", "total": len(session.items)})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Under pytest-xdist the controller collects nothing: the first worker's count is the
+    total (every worker collects the whole suite)."""
+    global _xdist_counted
+    if not _xdist_counted:
+        _xdist_counted = True
+        _emit({"kind": "collected", "total": len(ids)})
 
 
 def _in_project(path: str) -> str | None:
@@ -178,6 +226,8 @@ def _cause_line(text: str, path: str) -> int | None:
 
 
 def pytest_collectreport(report: Any) -> None:
+    if _shard and int(_shard["index"]) != 0:
+        return  # every shard collects the whole suite: the first one reports its modules
     if report.skipped:  # a module skipped whole: pytest counts it among the skips
         _emit(
             {

@@ -51,6 +51,7 @@ class HookResult(msgspec.Struct, kw_only=True):
     queued: float = 0.0  # seconds it waited for a CPU slot; `duration` is its running time
     files_checked: int | msgspec.UnsetType = msgspec.UNSET  # file-local hooks only
     files_cached: int | msgspec.UnsetType = msgspec.UNSET
+    workers: int | msgspec.UnsetType = msgspec.UNSET  # pytest: processes that ran the tests
 
 
 class PhaseResult(msgspec.Struct, kw_only=True):
@@ -185,7 +186,8 @@ class _Hook:
         self.cached = False
         self.reason: str | None = None
         self.findings: list[dict[str, Any]] = []
-        self.file_counts: dict[str, int] = {}  # files_checked/files_cached of file-local hooks
+        # files_checked/files_cached of file-local hooks, workers of pytest
+        self.file_counts: dict[str, int] = {}
         self.output_tail = ""
         self.findings_total = 0
         self.queued = 0.0
@@ -337,7 +339,7 @@ class ResultBuilder:
         hook.reason = None if reason is None else str(reason)
         hook.file_counts = {
             name: count
-            for name in ("files_checked", "files_cached")
+            for name in ("files_checked", "files_cached", "workers")
             if (count := _int_or_none(data.get(name))) is not None
         }
         details = data.get("details")

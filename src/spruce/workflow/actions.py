@@ -106,6 +106,7 @@ def hook_data(
         "details_truncated": len(result.findings) < result.findings_total,
         "changed_files": list(result.changed_files),
         **_file_counts(result),
+        **({} if result.workers is None else {"workers": result.workers}),
         "output_tail": result.output_tail,
     }
 
@@ -464,8 +465,9 @@ class SuiteRun:
     slots. Its events are published as they happen (SPEC §5): the phase's start when the suite
     starts, each test as it ends, the phase's end after its hooks' ends."""
 
-    def __init__(self, job: JobContext) -> None:
+    def __init__(self, job: JobContext, *, cpus: int | None = None) -> None:
         self._job = job
+        self._cpus = cpus  # what the suite's workers may take (None: every usable CPU)
         self.finished = anyio.Event()
         self.status = "cancelled"
         self.results: list[HookResult] = []
@@ -480,7 +482,7 @@ class SuiteRun:
         """Run the phase's hooks in order between the phase's start and end events."""
         started_event, completed, failed = _PHASE_EVENTS["tests"]
         started = time.monotonic()
-        ctx = dataclasses.replace(self._job.hooks, on_test_case=self._on_case)
+        ctx = dataclasses.replace(self._job.hooks, on_test_case=self._on_case, test_cpus=self._cpus)
         try:
             data: dict[str, Any] = {"phase": "tests", "total": None, "inputs": self._inputs()}
             if early:
@@ -536,9 +538,20 @@ def begin_tests_early(job: JobContext, tasks: anyio.abc.TaskGroup) -> SuiteRun |
         or job.limiter.total_tokens < 2
     ):
         return None
-    early = SuiteRun(job)
+    early = SuiteRun(job, cpus=_cpus_beside_checks(job))
     tasks.start_soon(early.run_early)
     return early
+
+
+def _cpus_beside_checks(job: JobContext) -> int | None:
+    """The CPUs a suite started early may spread over: one is left to the checks that run
+    beside it (measured: on two CPUs, two test processes beside mypy and bandit lost time)."""
+    beside = [
+        hook
+        for hook in (*job.plan.get("fast_hooks", []), *job.plan.get("comprehensive_hooks", []))
+        if job.gate is None or job.gate.refuse(hook.spec.id) is None
+    ]
+    return max(1, int(job.limiter.total_tokens) - 1) if beside else None
 
 
 async def run_test_workflow(job: JobContext, early: SuiteRun | None = None) -> str:

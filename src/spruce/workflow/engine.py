@@ -12,7 +12,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import anyio
 
@@ -42,6 +42,7 @@ class RunOptions:
     all_tests: bool = False  # run the whole suite, no test selection
     gate: HookGate | None = None  # the hooks and files chosen (--hook/--skip/--files…)
     pre_commit: bool = False  # run the hooks of .pre-commit-config.yaml (--pre-commit-config)
+    test_workers: int | Literal["auto"] | None = None  # --test-workers: over the project's setting
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -239,6 +240,8 @@ class WorkflowEngine:
 
     async def _config_phase(self, scratch: Path) -> Any:
         """Read the config, list the files, find the tools; a JobOutcome if that fails."""
+        from msgspec.structs import replace as replace_struct
+
         from spruce.config import load_config
         from spruce.hooks.base import HookContext
         from spruce.hooks.registry import hooks_for
@@ -252,6 +255,8 @@ class WorkflowEngine:
         await self._publish(E.CONFIG_PHASE_STARTED, "config", {"phase": "config"})
         try:
             config = load_config(self.project)
+            if self.options.test_workers is not None:
+                config = replace_struct(config, test_workers=self.options.test_workers)
             imported = self._pre_commit_hooks(config.pre_commit)
             paths = await anyio.to_thread.run_sync(
                 lambda: discover_files(self.project, exclude=config.exclude)

@@ -140,6 +140,16 @@ class Selector:
         path.write_text(json.dumps(settings), encoding="utf-8")
         return ["-p", PLUGIN], {select_plugin.ENV_SETTINGS: str(path)}
 
+    def shard_env(self, index: int) -> dict[str, str]:
+        """The environment of one of several pytest processes: settings of its own, whose
+        report goes to `selection.json.shard<index>` (merged by `_report`)."""
+        settings_path = self.scratch / "selection-settings.json"
+        settings = json.loads(settings_path.read_text(encoding="utf-8"))
+        settings["out"] = str(self.scratch / f"selection.json.shard{index}")
+        path = self.scratch / f"selection-settings.shard{index}.json"
+        path.write_text(json.dumps(settings), encoding="utf-8")
+        return {select_plugin.ENV_SETTINGS: str(path)}
+
     def finish(self, result: HookResult) -> HookResult:
         """The result with the carried outcomes; the map updated when the suite completed."""
         report = self._report()
@@ -167,11 +177,18 @@ class Selector:
         return loaded if loaded.schema == _SCHEMA else None
 
     def _report(self) -> dict[str, Any]:
-        try:
-            report = json.loads((self.scratch / "selection.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return report if isinstance(report, dict) else {}
+        """The plugin's reports merged: one per pytest process (shards, xdist workers)."""
+        reports = []
+        for path in sorted(self.scratch.glob("selection.json*")):
+            if path.suffix == ".part":
+                continue
+            try:
+                report = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return {}  # a process that did not finish its report: nothing is recorded
+            if isinstance(report, dict):
+                reports.append(report)
+        return merge_reports(reports)
 
     def _save(
         self, report: Mapping[str, Any], cases: tuple[TestCase, ...], carried: dict[str, MapTest]
@@ -210,6 +227,20 @@ class Selector:
         data = msgspec.json.encode(new)
         if len(data) <= MAX_MAP_BYTES:
             self.settings.cache.put_bytes(self.map_key, data)
+
+
+def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several processes' reports as one: every carried test, recorded only if all recorded."""
+    if len(reports) <= 1:
+        return reports[0] if reports else {}
+    merged: dict[str, Any] = {
+        "carried": sorted({nodeid for report in reports for nodeid in report.get("carried", ())}),
+        "recorded": all(report.get("recorded") for report in reports),
+    }
+    if merged["recorded"]:
+        merged["files"] = {k: v for report in reports for k, v in report.get("files", {}).items()}
+        merged["tests"] = {k: v for report in reports for k, v in report.get("tests", {}).items()}
+    return merged
 
 
 def trust_parts(

@@ -216,17 +216,20 @@ def test_the_processes_selection_reports_merge() -> None:
     )
 
 
-async def test_selection_carries_and_records_across_shards(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("runner", ["shards", "xdist"])
+async def test_selection_carries_and_records_across_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runner: str
 ) -> None:
     from tests.workflow import test_selection as selection
 
+    if runner == "xdist" and not importlib.util.find_spec("xdist"):
+        pytest.skip("needs pytest-xdist")
     monkeypatch.delenv("CI", raising=False)
     project = selection._project(tmp_path / "p")
+    args = "[]" if runner == "xdist" else '["-p", "no:xdist"]'
     with (project / "pyproject.toml").open("a") as handle:
         handle.write(
-            "[tool.spruce]\ntest_workers = 2\n"
-            '[tool.spruce.hooks.pytest]\nargs = ["-p", "no:xdist"]\n'
+            f"[tool.spruce]\ntest_workers = 2\n[tool.spruce.hooks.pytest]\nargs = {args}\n"
         )
     spruce = selection.Spruce(project, tmp_path / "cache")
     failing, first = await spruce.run()

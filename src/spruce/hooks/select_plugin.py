@@ -33,10 +33,21 @@ import os
 import sys
 import types
 import zlib
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
-import pytest
+_Hook = TypeVar("_Hook", bound=Callable[..., Any])
+
+
+def _first(hook: _Hook) -> _Hook:
+    """Marks a hook for pytest to call before others. spruce itself imports this module for its
+    block functions, where pytest may not be installed."""
+    try:
+        import pytest
+    except ImportError:
+        return hook
+    return pytest.hookimpl(tryfirst=True)(hook)
+
 
 ENV_SETTINGS = "SPRUCE_SELECT"
 HIT = "__spruce_hit__"
@@ -385,7 +396,7 @@ class _Finder(importlib.abc.MetaPathFinder):
 _recorder: _Recorder | None = None
 
 
-@pytest.hookimpl(tryfirst=True)
+@_first
 def pytest_load_initial_conftests(early_config: Any) -> None:
     """Before the project's conftest files import anything: load the settings and, when this
     run records, compile what the project imports from now on with hits."""

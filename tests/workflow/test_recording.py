@@ -87,6 +87,14 @@ def test_thread():
     assert in_thread() == 42
 """
 HELPERS_TEST: Final = """\
+class _Proxy:  # a lazy object that fails when asked anything
+    def __getattribute__(self, name):
+        raise RuntimeError(name)
+
+
+PROXY = _Proxy()
+
+
 def expected_word():
     return "HI"
 

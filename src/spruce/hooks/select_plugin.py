@@ -529,12 +529,15 @@ def _references(uncompiled: dict[str, types.ModuleType]) -> dict[str, set[str]]:
     for relative, module in uncompiled.items():
         names: set[str] = set()
         for value in list(vars(module).values()):
-            if isinstance(value, types.ModuleType):
-                names.add(value.__name__)
-            elif isinstance(value, type):
-                names.update(str(base.__module__) for base in value.__mro__)
-            else:
-                names.add(str(getattr(value, "__module__", "")))
+            try:
+                if isinstance(value, types.ModuleType):
+                    names.add(value.__name__)
+                elif isinstance(value, type):
+                    names.update(str(base.__module__) for base in value.__mro__)
+                else:
+                    names.add(str(getattr(value, "__module__", "")))
+            except Exception:  # a lazy proxy that fails when asked: it names no module
+                continue
         found = {by_name[name] for name in names if name in by_name} - {relative}
         if found:
             refers[relative] = found

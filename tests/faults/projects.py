@@ -68,9 +68,14 @@ async def stored_events(store_url: str, job_id: str) -> list[Event]:
             return []
         uri = f"file:{path}?mode=ro"
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
-            rows = conn.execute(
-                "SELECT body FROM events WHERE job_id = ? ORDER BY seq", (job_id,)
-            ).fetchall()
+            try:
+                rows = conn.execute(
+                    "SELECT body FROM events WHERE job_id = ? ORDER BY seq", (job_id,)
+                ).fetchall()
+            except sqlite3.OperationalError as error:
+                if "no such table" not in str(error):
+                    raise
+                return []  # the file exists, its schema not yet: nothing is stored
         return [decode_event(row[0]) for row in rows]
     log = open_store(store_url)
     await log.open()

@@ -314,3 +314,68 @@ async def test_a_src_layout_installed_editable_is_recorded(tmp_path: Path) -> No
     python = str(project / ".venv" / "bin" / "python")
     assert failing == _pytest_failures(project, python) == {"tests/test_lib2.py::test_two"}
     assert (end["selected"], end["carried"]) == (1, 1), end["selection"]
+
+
+CACHED: Final = """\
+import functools
+
+
+@functools.lru_cache(maxsize=None)
+def square(x):
+    return x * x
+
+
+class Shapes:
+    @functools.cache
+    def side(self):
+        return 2
+"""
+CACHED_TESTS: Final = """\
+from app.cached import Shapes, square
+
+SHAPES = Shapes()
+
+
+def test_square_first():
+    assert square(3) == 9
+
+
+def test_square_again():  # answered by the cache in a full run
+    assert square(3) == 9
+
+
+def test_side_first():
+    assert SHAPES.side() == 2
+
+
+def test_side_again():
+    assert SHAPES.side() == 2
+
+
+def test_other():
+    assert True
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "broken"),
+    [
+        ("return x * x", "return x * x + 1", {"test_square_first", "test_square_again"}),
+        ("return 2", "return 3", {"test_side_first", "test_side_again"}),
+    ],
+)
+async def test_a_call_a_functools_cache_answers_counts_as_running_the_function(
+    tmp_path: Path, old: str, new: str, broken: set[str]
+) -> None:
+    project = write_project(
+        tmp_path / "p", {"app/cached.py": CACHED, "tests/test_cached.py": CACHED_TESTS}
+    )
+    spruce = Spruce(project, tmp_path / "cache")
+    failing, first = await spruce.run()
+    assert failing == set() and first["selected"] == 5
+    _edit(project / "app/cached.py", old, new)
+    failing, end = await spruce.run()
+    expected = _pytest_failures(project)
+    assert {nodeid.rpartition("::")[2] for nodeid in expected} == broken
+    assert failing == expected
+    assert (end["selected"], end["carried"]) == (2, 3), end["selection"]

@@ -265,6 +265,8 @@ class _Recorder:
         self.by_label: dict[str, list[frozenset[int]]] = {}
         self._interned: dict[frozenset[int], frozenset[int]] = {}
         self.preloaded = self._project_modules()
+        # [cached function, its block's key, its cache hits so far] per functools cache
+        self.caches: list[list[Any]] = []
 
     def relative(self, path: str) -> str | None:
         """The path within the project of one of its own Python files, else None."""
@@ -322,8 +324,27 @@ class _Recorder:
         )
         return os.path.join(self.code_cache, hashlib.sha256(name.encode()).hexdigest()[:32])
 
+    def watch_caches(self, module: types.ModuleType, relative: str) -> None:
+        """Note the functools caches (lru_cache, cache) of a module's functions and methods: a
+        call the cache answers never enters the function, yet its result is the function's."""
+        compiled = self.compiled.get(relative)
+        if compiled is None:
+            return
+        for cached in _cached_functions(vars(module), module.__name__):
+            code = getattr(getattr(cached, "__wrapped__", None), "__code__", None)
+            constants = getattr(code, "co_consts", ())
+            key = next((c for c in constants if type(c) is int and c in compiled.keys), None)
+            answered = _cache_hits(cached)
+            if key is not None and answered is not None:
+                self.caches.append([cached, key, answered])
+
     def switch(self, label: str) -> None:
         """Give what ran since the last switch to the current label, then change labels."""
+        for entry in self.caches:  # a cache that answered counts as its function running
+            answered = _cache_hits(entry[0])
+            if answered is not None and answered != entry[2]:
+                entry[2] = answered
+                self.hits.add(entry[1])
         taken = self.by_label.setdefault(self.label, [])
         if self.hits:
             keys = frozenset(self.hits)
@@ -331,6 +352,27 @@ class _Recorder:
             taken.append(self._interned.setdefault(keys, keys))
         self.label = label
         self.by_label.setdefault(label, [])
+
+
+def _cache_hits(cached: Any) -> int | None:
+    """How many calls a functools cache answered so far (None for another kind of cache)."""
+    try:
+        hits = cached.cache_info().hits
+    except Exception:
+        return None
+    return hits if isinstance(hits, int) else None
+
+
+def _cached_functions(namespace: dict[str, Any], module: str, depth: int = 0) -> Iterator[Any]:
+    """The functools-cached functions of a namespace and of the classes it defines."""
+    for value in list(namespace.values()):
+        try:
+            if callable(getattr(value, "cache_info", None)) and hasattr(value, "__wrapped__"):
+                yield value
+            elif isinstance(value, type) and value.__module__ == module and depth < 4:
+                yield from _cached_functions(dict(vars(value)), module, depth + 1)
+        except Exception:  # an object that fails when asked: not a cache
+            continue
 
 
 def _write_atomically(path: str, data: bytes) -> None:
@@ -349,6 +391,10 @@ class _Loader(importlib.machinery.SourceFileLoader):
     def __init__(self, fullname: str, path: str, recorder: _Recorder, relative: str) -> None:
         super().__init__(fullname, path)
         self.recorder, self.relative = recorder, relative
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        super().exec_module(module)
+        self.recorder.watch_caches(module, self.relative)
 
     def get_code(self, fullname: str) -> types.CodeType:
         source = self.get_data(self.path)

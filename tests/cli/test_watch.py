@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.git_support import add_slow_hook, git_sample, spruce_env
+from tests.workflow.runner import copy_sample
 
 pytestmark = pytest.mark.slow
 
@@ -67,6 +68,23 @@ def test_a_save_starts_a_new_job_and_an_ignored_file_does_not(
     watcher.wait_for("watching for changes", count=2)
     assert watcher.text().count("spruce: job ") == 2
     assert "changed: calc.py" in watcher.text() and "scratch.txt" not in watcher.text()
+
+
+def test_the_caches_its_own_tools_write_do_not_start_another_job(
+    tmp_path: Path, watcher_of: list[Watcher]
+) -> None:
+    """Outside git nothing says .ruff_cache or __pycache__ are not sources; ruff and the tests
+    write them while the watched job runs."""
+    project = copy_sample("clean", tmp_path)
+    watcher = Watcher(project, "--hook", "ruff-check", "--hook", "pytest")
+    watcher_of.append(watcher)
+    watcher.wait_for("watching for changes")
+    (project / "calc.py").write_text((project / "calc.py").read_text() + "\nVALUE = 2\n")
+    watcher.wait_for("watching for changes", count=2)
+    time.sleep(1.5)  # past the debounce: a change the second job's tools made would show now
+    assert watcher.text().count("spruce: job ") == 2, watcher.text()
+    assert (project / ".ruff_cache").is_dir() and "changed: calc.py" in watcher.text()
+    assert ".ruff_cache" not in watcher.text() and "__pycache__" not in watcher.text()
 
 
 def test_a_newer_change_cancels_the_running_job_and_ctrl_c_leaves_nothing(

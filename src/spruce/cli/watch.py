@@ -111,11 +111,22 @@ async def _follow_changes(project: Path, state: _State, stop: Any) -> None:
 
 
 def _not_ignored(project: Path, paths: list[str]) -> list[str]:
-    """The paths git does not ignore (all of them outside a git work tree)."""
+    """The paths git does not ignore (all of them outside a git work tree), less those in tool
+    and environment directories."""
     import os
     import subprocess
 
-    inside = [path for path in paths if ".git" not in Path(path).relative_to(project).parts]
+    from spruce.workflow.files import in_skipped_dir
+
+    # The tools of the run itself write their caches there (.ruff_cache, __pycache__): never a
+    # reason to run again, even in a project git does not track or whose .gitignore is silent.
+    inside = [
+        path
+        for path in paths
+        if not in_skipped_dir(
+            Path(path).relative_to(project).as_posix(), is_dir=not Path(path).is_file()
+        )
+    ]
     if not inside:
         return []
     try:

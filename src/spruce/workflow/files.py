@@ -89,15 +89,18 @@ def _git_files(project: Path) -> list[str] | None:
         if len(raw) < 3:
             continue
         name = os.fsdecode(raw[2:])
-        if raw[:1] == b"?" and _in_skipped_dir(name):
+        if raw[:1] == b"?" and in_skipped_dir(name):
             continue
         names[name] = None
     # Deleted but not yet committed files are still listed; submodules are directories.
     return [name for name in names if (project / name).is_file()]
 
 
-def _in_skipped_dir(path: str) -> bool:
-    return any(_skipped_dir(part) for part in path.split("/")[:-1])
+def in_skipped_dir(path: str, *, is_dir: bool = False) -> bool:
+    """Whether a project-relative path lies in a tool's, an environment's or a build's directory
+    (`.ruff_cache`, `__pycache__`, `.venv`…), or is one when `is_dir`."""
+    parts = path.split("/")
+    return any(_skipped_dir(part) for part in (parts if is_dir else parts[:-1]))
 
 
 def _skipped_dir(name: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -53,13 +54,21 @@ def _options(parser: argparse.ArgumentParser) -> list[tuple[list[str], list[str]
     ]
 
 
+def _names(commands: Commands) -> str:
+    return " ".join(name for name in commands if name)
+
+
+def _flags(options: list[tuple[list[str], list[str]]]) -> str:
+    return " ".join(flag for strings, _ in options for flag in strings)
+
+
+def _subcommands(commands: Commands) -> Iterator[tuple[str, list[tuple[list[str], list[str]]]]]:
+    return ((name, options) for name, options in commands.items() if name)
+
+
 def _bash(commands: Commands) -> str:
-    names = " ".join(name for name in commands if name)
     cases = []
-    for name, options in commands.items():
-        if not name:
-            continue
-        flags = " ".join(flag for strings, _ in options for flag in strings)
+    for name, options in _subcommands(commands):
         values = "".join(
             f"            {'|'.join(strings)}) COMPREPLY=($(compgen -W '{' '.join(choices)}' "
             f'-- "$cur")); return;;\n'
@@ -71,11 +80,10 @@ def _bash(commands: Commands) -> str:
             f"        {name})\n"
             f'            case "$prev" in\n{values}            esac\n'
             f'            if [[ "$cur" == -* ]]; then\n'
-            f'                COMPREPLY=($(compgen -W "{flags}" -- "$cur"))\n'
+            f'                COMPREPLY=($(compgen -W "{_flags(options)}" -- "$cur"))\n'
             f"            else COMPREPLY=($(compgen -W '{positional}' -- \"$cur\") "
             f'$(compgen -f -- "$cur")); fi;;\n'
         )
-    top = " ".join(flag for strings, _ in commands[""] for flag in strings)
     return (
         "# spruce completion for bash\n"
         "_spruce() {\n"
@@ -84,7 +92,8 @@ def _bash(commands: Commands) -> str:
         '        case "${COMP_WORDS[i]}" in -*) ;; *) cmd="${COMP_WORDS[i]}"; break;; esac\n'
         "    done\n"
         '    case "$cmd" in\n'
-        f'        "") COMPREPLY=($(compgen -W "{names} {top}" -- "$cur"));;\n'
+        f'        "") COMPREPLY=($(compgen -W "{_names(commands)} {_flags(commands[""])}" '
+        '-- "$cur"));;\n'
         + "".join(cases)
         + "    esac\n}\ncomplete -o filenames -F _spruce spruce\n"
     )
@@ -95,13 +104,8 @@ def _positional_choices(name: str) -> str:
 
 
 def _zsh(commands: Commands) -> str:
-    names = " ".join(name for name in commands if name)
-    top = " ".join(flag for strings, _ in commands[""] for flag in strings)
     cases = []
-    for name, options in commands.items():
-        if not name:
-            continue
-        flags = " ".join(flag for strings, _ in options for flag in strings)
+    for name, options in _subcommands(commands):
         values = "".join(
             f"                {'|'.join(strings)}) compadd -- {' '.join(choices)}; return;;\n"
             for strings, choices in options
@@ -112,7 +116,8 @@ def _zsh(commands: Commands) -> str:
         cases.append(
             f"        {name})\n"
             f"            case ${{words[CURRENT-1]}} in\n{values}            esac\n"
-            f"            if [[ $PREFIX == -* ]]; then compadd -- {flags}; else {rest}; fi;;\n"
+            f"            if [[ $PREFIX == -* ]]; then compadd -- {_flags(options)}; "
+            f"else {rest}; fi;;\n"
         )
     return (
         "#compdef spruce\n# spruce completion for zsh\n"
@@ -122,15 +127,16 @@ def _zsh(commands: Commands) -> str:
         "        [[ ${words[i]} != -* ]] && { cmd=${words[i]}; break; }\n"
         "    done\n"
         "    case $cmd in\n"
-        f"        '') compadd -- {names} {top};;\n" + "".join(cases) + "    esac\n}\n"
+        f"        '') compadd -- {_names(commands)} {_flags(commands[''])};;\n"
+        + "".join(cases)
+        + "    esac\n}\n"
         "compdef _spruce spruce\n"
     )
 
 
 def _fish(commands: Commands) -> str:
-    names = " ".join(name for name in commands if name)
     lines = ["# spruce completion for fish", "complete -c spruce -f"]
-    lines.append(f'complete -c spruce -n "__fish_use_subcommand" -a "{names}"')
+    lines.append(f'complete -c spruce -n "__fish_use_subcommand" -a "{_names(commands)}"')
     for name, options in commands.items():
         condition = "__fish_use_subcommand" if not name else f"__fish_seen_subcommand_from {name}"
         for strings, choices in options:

@@ -99,7 +99,8 @@ class PytestHook:
             argv += extra_args
             env.update(extra_env)
         times = load_times(ctx.state)
-        workers, envs = self._workers(ctx, argv, env, times, selector)
+        workers, extra_args, envs = self._workers(ctx, env, times, selector)
+        argv += extra_args
         shards: list[list[TestCase]] = [[] for _ in envs]
         totals: list[int | None] = [None] * len(envs)
         results: list[ProcessResult | None] = [None] * len(envs)
@@ -122,27 +123,25 @@ class PytestHook:
     def _workers(
         self,
         ctx: HookContext,
-        argv: list[str],
         env: dict[str, str],
         times: Times,
         selector: Selector | None,
-    ) -> tuple[int | None, list[dict[str, str]]]:
-        """How many processes run the tests (None: the project's own `-n` decides), and each
-        one's environment: one with pytest-xdist's `-n` (added to `argv`) when the project has
-        it, else one per shard."""
+    ) -> tuple[int | None, list[str], list[dict[str, str]]]:
+        """How many processes run the tests (None: the project's own `-n` decides), the pytest
+        arguments that ask for them, and each one's environment: one with pytest-xdist's `-n`
+        when the project has it, else one per shard."""
         args = ctx.config.hook("pytest").args
         if parallel_by_project(args):
-            return None, [env]
+            return None, [], [env]
         carried = selector.carried if selector is not None else {}
         seconds = estimate(times, carried)
         cpus = ctx.test_cpus or usable_cpus()
         workers = choose_workers(ctx.config.test_workers, seconds=seconds, cpus=cpus)
         if workers == 1:
-            return 1, [env]
+            return 1, [], [env]
         python = tool_python(self.spec, ctx.env, ctx.own)
         if python is not None and xdist_usable(python, args):
-            argv += ["-n", str(workers)]
-            return workers, [env]
+            return workers, ["-n", str(workers)], [env]
         envs = []
         for index in range(workers):
             shard_env = dict(env)
@@ -150,7 +149,7 @@ class PytestHook:
             if selector is not None:
                 shard_env.update(selector.shard_env(index))
             envs.append(shard_env)
-        return workers, envs
+        return workers, [], envs
 
 
 @dataclass(kw_only=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final, Literal
@@ -17,6 +16,7 @@ from typing import Final, Literal
 import msgspec
 
 from spruce.hooks.base import TestCase
+from spruce.workflow.cache import write_atomically
 from spruce.workflow.process import ProcessResult
 from spruce.workflow.toolenv import ToolEnv
 
@@ -52,10 +52,7 @@ def save_times(state: Path | None, times: Times, cases: Sequence[TestCase]) -> N
     merged = {**times, **{path: (seconds, int(count)) for path, (seconds, count) in ran.items()}}
     if len(merged) > _MAX_FILES:
         return
-    state.mkdir(parents=True, exist_ok=True)
-    part = state / f"{TIMES_FILE}.{os.getpid()}.part"
-    part.write_bytes(msgspec.json.encode(merged))
-    os.replace(part, state / TIMES_FILE)
+    write_atomically(state / TIMES_FILE, msgspec.json.encode(merged))
 
 
 def per_test_costs(times: Times) -> dict[str, float]:

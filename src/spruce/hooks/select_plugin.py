@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import hashlib
 import importlib.abc
 import importlib.machinery
@@ -264,9 +265,8 @@ class _Recorder:
         self.label = ""
         self.by_label: dict[str, list[frozenset[int]]] = {}
         self._interned: dict[frozenset[int], frozenset[int]] = {}
-        self.preloaded = self._project_modules()
-        # [cached function, its block's key, its cache hits so far] per functools cache
-        self.caches: list[list[Any]] = []
+        self.preloaded = self.project_modules()
+        self.caches: list[_WatchedCache] = []
 
     def relative(self, path: str) -> str | None:
         """The path within the project of one of its own Python files, else None."""
@@ -280,7 +280,8 @@ class _Recorder:
             return None  # a virtual environment's packages are not the project's code
         return relative
 
-    def _project_modules(self) -> dict[str, types.ModuleType]:
+    def project_modules(self) -> dict[str, types.ModuleType]:
+        """The project's modules imported now that spruce did not compile, by relative path."""
         found = {}
         for module in list(sys.modules.values()):
             path = getattr(module, "__file__", None)
@@ -290,19 +291,13 @@ class _Recorder:
         return found
 
     def code(self, path: str, relative: str, source: bytes) -> types.CodeType:
-        source_digest = digest(source)
         cached = self._cache_path(path)
-        module = None
-        if cached is not None:
-            try:
-                with open(cached, "rb") as handle:
-                    module = CompiledModule.loads(handle.read(), source_digest)
-            except OSError:
-                module = None
+        module = _read_compiled(cached, digest(source)) if cached else None
         if module is None:
             module = CompiledModule.compile(source, path, relative)
             if cached is not None:
-                _write_atomically(cached, module.dumps())
+                with contextlib.suppress(OSError):  # not kept: only slower next time
+                    _write_atomically(cached, module.dumps())
         self.compiled[relative] = module
         for key, crc in module.keys.items():
             self.block_of[key] = (relative, crc)
@@ -336,15 +331,15 @@ class _Recorder:
             key = next((c for c in constants if type(c) is int and c in compiled.keys), None)
             answered = _cache_hits(cached)
             if key is not None and answered is not None:
-                self.caches.append([cached, key, answered])
+                self.caches.append(_WatchedCache(cached, key, answered))
 
     def switch(self, label: str) -> None:
         """Give what ran since the last switch to the current label, then change labels."""
-        for entry in self.caches:  # a cache that answered counts as its function running
-            answered = _cache_hits(entry[0])
-            if answered is not None and answered != entry[2]:
-                entry[2] = answered
-                self.hits.add(entry[1])
+        for watched in self.caches:  # a cache that answered counts as its function running
+            answered = _cache_hits(watched.cached)
+            if answered is not None and answered != watched.answered:
+                watched.answered = answered
+                self.hits.add(watched.key)
         taken = self.by_label.setdefault(self.label, [])
         if self.hits:
             keys = frozenset(self.hits)
@@ -352,6 +347,22 @@ class _Recorder:
             taken.append(self._interned.setdefault(keys, keys))
         self.label = label
         self.by_label.setdefault(label, [])
+
+
+class _WatchedCache:
+    """A functools-cached function of the project, its block's key, and the calls its cache
+    answered when last looked at."""
+
+    def __init__(self, cached: Any, key: int, answered: int) -> None:
+        self.cached, self.key, self.answered = cached, key, answered
+
+
+def _read_compiled(path: str, source_digest: str) -> CompiledModule | None:
+    try:
+        with open(path, "rb") as handle:
+            return CompiledModule.loads(handle.read(), source_digest)
+    except OSError:
+        return None
 
 
 def _cache_hits(cached: Any) -> int | None:
@@ -376,13 +387,11 @@ def _cached_functions(namespace: dict[str, Any], module: str, depth: int = 0) ->
 
 
 def _write_atomically(path: str, data: bytes) -> None:
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".part", "wb") as handle:
-            handle.write(data)
-        os.replace(path + ".part", path)
-    except OSError:
-        pass  # a cache that cannot be written is only slower next time
+    """Written whole, then renamed: a reader never sees half of it."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".part", "wb") as handle:
+        handle.write(data)
+    os.replace(path + ".part", path)
 
 
 class _Loader(importlib.machinery.SourceFileLoader):
@@ -522,14 +531,11 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
     report: dict[str, Any] = {"carried": _carried, "recorded": _recorder is not None}
     if _recorder is not None:
         _recorder.switch("")
-        report.update(_dependencies(_recorder, session))
-    # Written whole, then renamed: spruce never reads half a report.
-    with open(out + ".part", "w", encoding="utf-8") as handle:
-        json.dump(report, handle)
-    os.replace(out + ".part", out)
+        report.update(_dependencies(_recorder))
+    _write_atomically(out, json.dumps(report).encode())
 
 
-def _dependencies(recorder: _Recorder, session: Any) -> dict[str, Any]:
+def _dependencies(recorder: _Recorder) -> dict[str, Any]:
     """Per project file its digest, top-level CRC and import-time blocks (`opaque` when spruce
     did not compile it); per test the blocks it executed, file by file."""
     files: dict[str, Any] = {
@@ -538,7 +544,7 @@ def _dependencies(recorder: _Recorder, session: Any) -> dict[str, Any]:
     }
     uncompiled = {
         relative: module
-        for relative, module in {**recorder.preloaded, **recorder._project_modules()}.items()
+        for relative, module in {**recorder.preloaded, **recorder.project_modules()}.items()
         if relative not in recorder.compiled
     }
     for relative in uncompiled:

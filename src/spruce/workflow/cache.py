@@ -66,6 +66,18 @@ def cache_env_values(names: Iterable[str]) -> tuple[tuple[str, str], ...]:
     )
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write a whole file: a reader sees the old content or the new one, never half, also
+    when several runs write it at once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{id(data)}.tmp")
+    try:
+        temporary.write_bytes(data)
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 class ResultCache:
     """Stored hook results by cache key."""
 
@@ -107,15 +119,8 @@ class ResultCache:
 
     def put_bytes(self, key: str, data: bytes) -> None:
         """Store a document atomically: a reader sees the old one or the new one, never half."""
-        path = self._path(key)
         with contextlib.suppress(OSError):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_suffix(f".{os.getpid()}.{id(data)}.tmp")
-            try:
-                temporary.write_bytes(data)
-                temporary.replace(path)  # atomic: concurrent runs never read half an entry
-            finally:
-                temporary.unlink(missing_ok=True)
+            write_atomically(self._path(key), data)
             self._written += len(data)
 
     def prune(self) -> None:

@@ -115,6 +115,7 @@ class Selector:
     previous: TestMap | None = None
     carried: dict[str, MapTest] = field(default_factory=dict)
     reason: str | None = None
+    plugin_settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def map_key(self) -> str:
@@ -128,7 +129,7 @@ class Selector:
             self.reason, self.carried = plan(self.previous, self.files, self._trust)
         shutil.copyfile(select_plugin.__file__, self.scratch / f"{PLUGIN}.py")
         state = project_state_dir(self.settings.cache.directory, self.project)
-        settings = {
+        self.plugin_settings = {
             "root": str(self.project),
             "record": self.settings.record,
             "carry": sorted(self.carried),
@@ -136,18 +137,18 @@ class Selector:
             "pycache": str(state / "pycache"),
             "out": str(self.scratch / "selection.json"),
         }
-        path = self.scratch / "selection-settings.json"
-        path.write_text(json.dumps(settings), encoding="utf-8")
-        return ["-p", PLUGIN], {select_plugin.ENV_SETTINGS: str(path)}
+        return ["-p", PLUGIN], self._settings_env("selection-settings.json", {})
 
     def shard_env(self, index: int) -> dict[str, str]:
         """The environment of one of several pytest processes: settings of its own, whose
         report goes to `selection.json.shard<index>` (merged by `_report`)."""
-        settings_path = self.scratch / "selection-settings.json"
-        settings = json.loads(settings_path.read_text(encoding="utf-8"))
-        settings["out"] = str(self.scratch / f"selection.json.shard{index}")
-        path = self.scratch / f"selection-settings.shard{index}.json"
-        path.write_text(json.dumps(settings), encoding="utf-8")
+        out = str(self.scratch / f"selection.json.shard{index}")
+        return self._settings_env(f"selection-settings.shard{index}.json", {"out": out})
+
+    def _settings_env(self, name: str, changes: dict[str, Any]) -> dict[str, str]:
+        """The plugin's settings (with `changes`) written to `name`, and the variable naming it."""
+        path = self.scratch / name
+        path.write_text(json.dumps({**self.plugin_settings, **changes}), encoding="utf-8")
         return {select_plugin.ENV_SETTINGS: str(path)}
 
     def finish(self, result: HookResult) -> HookResult:

@@ -50,15 +50,20 @@ async def test_an_unknown_or_malformed_job_id_says_so_and_offers_no_cancel(
         assert problems(page) == []
 
 
+async def _held_job_page(browser: Browser, runner_server: tuple[Served, Path]) -> tuple[Page, Path]:
+    """A page on a default job that holds until the returned file exists."""
+    served, root = runner_server
+    release = root / "release"
+    job_id = await start_job(served, held_project(root, release))
+    return await open_page(browser, f"{served.http}/#/job/{job_id}"), release
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_test_progress_grows_while_a_default_job_still_runs(
     browser: Browser, runner_server: tuple[Served, Path]
 ) -> None:
-    served, root = runner_server
-    release = root / "release"
-    job_id = await start_job(served, held_project(root, release))
-    page = await open_page(browser, f"{served.http}/#/job/{job_id}")
+    page, release = await _held_job_page(browser, runner_server)
     try:
         # The held test and hook have not ended: the quick tests are shown while the checks
         # still run beside them.
@@ -87,10 +92,7 @@ async def test_test_progress_grows_while_a_default_job_still_runs(
 async def test_a_selection_and_the_focus_survive_live_updates(
     browser: Browser, runner_server: tuple[Served, Path]
 ) -> None:
-    served, root = runner_server
-    release = root / "release"
-    job_id = await start_job(served, held_project(root, release))
-    page = await open_page(browser, f"{served.http}/#/job/{job_id}")
+    page, release = await _held_job_page(browser, runner_server)
     try:
         message = page.locator('.hook-group[data-hook="ruff-check"] .finding .message').first
         await expect(message).to_contain_text("imported but unused")

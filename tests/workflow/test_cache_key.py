@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -146,3 +148,28 @@ async def test_switching_the_interpreter_reruns_the_hooks_that_use_it(tmp_path: 
         project, workflow="comprehensive", cache_dir=cache, job_id="j4"
     )
     assert not _cached(switched)["comprehensive_hooks/mypy"]
+
+
+def test_one_interpreter_by_another_name_keeps_the_cache(tmp_path: Path) -> None:
+    """The `spruce` script starts python3, `python -m spruce` starts python: the same
+    interpreter, so the second run answers every hook from the cache the first filled."""
+    project = tmp_path / "p"
+    shutil.copytree(Path(__file__).parents[1] / "resources/projects/clean", project)
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "SPRUCE_CACHE_DIR": str(tmp_path / "cache"), "SPRUCE_STORE": "memory://"}
+    documents = []
+    for name in ("python", "python3"):
+        assert (bin_dir / name).exists(), f"a virtual environment has {name}"
+        run = subprocess.run(
+            [str(bin_dir / name), "-m", "spruce", "run", str(project), "--format", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        documents.append(json.loads(run.stdout))
+    second = [hook for phase in documents[1]["phases"] for hook in phase["hooks"]]
+    ran = [hook["id"] for hook in second if hook["status"] != "skipped"]
+    assert ran and all(hook["cached"] for hook in second if hook["id"] in ran), ran

@@ -54,10 +54,23 @@ def project_python(project: Path) -> Path | None:
     return None
 
 
+def _canonical(python: Path) -> Path:
+    """One name for spruce's interpreter however it was started: a virtual environment's
+    python3 (what the `spruce` script runs) is its python (what `python -m spruce` runs), and
+    the cache keys that name it must not tell them apart."""
+    plain = python.with_name("python")
+    try:
+        return plain if plain != python and plain.samefile(python) else python
+    except OSError:
+        return python
+
+
 def tool_envs(project: Path) -> tuple[ToolEnv, ToolEnv]:
     """(the project's environment, spruce's own): equal when the project has no `.venv`."""
     own = ToolEnv(
-        python=Path(sys.executable), versions=_scan(_own_site_dirs()), python_version=sys.version
+        python=_canonical(Path(sys.executable)),
+        versions=_scan(_own_site_dirs()),
+        python_version=sys.version,
     )
     venv_python = project_python(project)
     if venv_python is None:

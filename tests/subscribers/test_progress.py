@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from collections.abc import AsyncIterator, Callable
+from typing import Final
 
 import anyio
 import pytest
@@ -14,7 +16,7 @@ from spruce.bus import WorkflowEventBus
 from spruce.events import Event
 from spruce.store.memory import MemoryEventLog
 from spruce.subscribers.progress import WorkflowProgressMonitor, plain_line
-from tests.report.streams import FAILING_JOB, E, index_of, publish
+from tests.report.streams import FAILING_JOB, E, Step, index_of, publish
 
 pytestmark = pytest.mark.anyio
 
@@ -206,3 +208,38 @@ def test_a_plain_phase_line_leaves_out_counts_that_are_all_zero() -> None:
         plain_line(event)
         == "tests: passed in 0.00s (3 passed, 0 failed, 0 skipped, 0 errors; no tests)"
     )
+
+
+SELECTION: Final = {
+    "selected": 4,
+    "carried": 6,
+    "carried_from": "j1",
+    "selection": "4 of 10 tests run; 6 carried from job j1",
+}
+
+
+def _selected(script: tuple[Step, ...]) -> tuple[Step, ...]:
+    """The script with the tests phase's end saying test selection carried outcomes."""
+    return tuple(
+        dataclasses.replace(step, data={**step.data, **SELECTION})
+        if step.event is E.TEST_PHASE_FAILED
+        else step
+        for step in script
+    )
+
+
+async def test_what_ran_and_what_was_carried_is_said_in_each_mode(bus: WorkflowEventBus) -> None:
+    out = io.StringIO()
+    monitor = WorkflowProgressMonitor(bus, Console(file=out), live=False, job_id="k3x9")
+    monitor.start_monitoring()
+    await publish(bus, _selected(FAILING_JOB), job_id="k3x9")
+    assert await monitor.wait_until_ended(timeout=5)
+    monitor.stop_monitoring()
+    assert (
+        "tests: failed in 0.81s (2 passed, 1 failed, 1 skipped, 0 errors; "
+        "4 of 10 tests run; 6 carried from job j1)"
+    ) in out.getvalue().splitlines()
+    assert monitor.summary().splitlines()[-2:] == [
+        "4 of 10 tests run; 6 carried from job j1",
+        "6 hooks: 2 passed, 3 failed, 1 skipped in 2.42s",
+    ]

@@ -48,10 +48,15 @@ def render_text(result: dict[str, Any]) -> str:
     ran_tests = any(p["name"] == "tests" and p["status"] != "skipped" for p in result["phases"])
     if tests["total"] or ran_tests:
         lines.append(tests_line(tests))
-        if tests.get("carried"):  # "412 of 2,459 tests run; 2,047 carried from job k3x9"
-            lines.append(f"  {tests['selection']}")
+        lines.extend(f"  {line}" for line in selection_lines(tests))
     lines.append(closing_line(result))
     return "\n".join(lines) + "\n"
+
+
+def selection_lines(tests: dict[str, Any]) -> list[str]:
+    """What test selection did, when it carried tests: ["412 of 2,459 tests run; 2,047 carried
+    from job k3x9"]; none when every test ran."""
+    return [str(tests["selection"])] if tests.get("carried") and tests.get("selection") else []
 
 
 def render_findings(result: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from spruce.bus import Subscription, WorkflowEventBus
 from spruce.events import HOOK_END_EVENTS, PHASE_END_EVENTS, Event, WorkflowEvent
 from spruce.report.reason import readable_reason
 from spruce.report.result import ResultBuilder
-from spruce.report.text import closing_line, format_duration, render_findings
+from spruce.report.text import closing_line, format_duration, render_findings, selection_lines
 from spruce.subscribers.fit import Row, fit_rows
 
 SLOW_HOOK_AFTER: Final = 2.0  # seconds a hook runs before plain output says it started
@@ -118,7 +118,8 @@ class WorkflowProgressMonitor:
     def summary(self) -> str:
         """What to print after the view: the findings, then the closing line."""
         result = self.result()
-        return render_findings(result) + closing_line(result)
+        selection = "".join(f"{line}\n" for line in selection_lines(result["tests"]))
+        return render_findings(result) + selection + closing_line(result)
 
     # events ----------------------------------------------------------------------------------
 
@@ -259,6 +260,7 @@ def plain_line(event: Event) -> str | None:
                     f"{data.get(k, 0)} {k}" for k in ("passed", "failed", "skipped", "errors")
                 )
             )
+        notes += selection_lines(data)
         return _status_line(str(data.get("phase") or event.step_id), data, notes)
     if event.event is WorkflowEvent.TEST_CASE_COMPLETED and data.get("outcome") in (
         "failed",

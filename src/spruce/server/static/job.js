@@ -190,7 +190,7 @@ class JobView {
     // A workflow without a test phase (fast, comprehensive) has no test section.
     $("tests-section").hidden = state.planned.length > 0 && !state.planned.includes("tests")
       && !state.units.has("tests");
-    const { done, total, failed, skipped, final } = state.tests;
+    const { done, total, failed, skipped, final, selection } = state.tests;
     const bar = $("tests-bar");
     const share = total ? Math.min(100, (100 * done) / total) : done ? 100 : 0;
     bar.style.width = `${share}%`;
@@ -202,6 +202,9 @@ class JobView {
     setText($("tests-text"), done || total
       ? `${done}${total != null ? ` / ${total}` : ""} tests · ${failed} failing${skipped ? ` · ${skipped} skipped` : ""}`
       : state.status === "running" ? "no tests yet" : "no tests ran");
+    const carried = $("tests-selection");
+    carried.hidden = !selection;
+    setText(carried, selection || "");
     for (const failure of state.failures.values()) this.failingTest(failure);
   }
 

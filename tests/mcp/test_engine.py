@@ -115,3 +115,37 @@ async def test_run_workflow_takes_hooks_skip_files_and_changed(tmp_path: Path) -
     assert changed["codespell"]["reason"] == "skipped by --skip"
     assert "unknown hook id 'ruff-chek'" in error_text(unknown)
     assert git(project, "status", "--short").split() == ["??", "other.py"]
+
+
+async def test_wait_for_job_says_what_test_selection_ran_and_carried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.workflow.runner import two_module_project
+
+    monkeypatch.delenv("CI", raising=False)  # selection runs as on a developer's machine
+    monkeypatch.setenv("SPRUCE_CACHE_DIR", str(tmp_path / "cache"))
+    project, edit = two_module_project(tmp_path)
+    async with memory_services() as services:
+        runner = JobRunner(services, roots=[tmp_path])
+        try:
+            async with mcp_client(services, runner, roots=[tmp_path]) as client:
+
+                async def run() -> tuple[str, dict[str, object]]:
+                    started = await client.call_tool(
+                        "run_workflow", {"project": str(project), "workflow": "tests"}
+                    )
+                    job_id = str(structured(started)["job_id"])
+                    done = await client.call_tool(
+                        "wait_for_job", {"job_id": job_id, "timeout_s": 50}
+                    )
+                    return job_id, structured(done)["tests"]
+
+                first, everything = await run()
+                edit()
+                _, selected = await run()
+        finally:
+            await runner.aclose()
+    assert (everything["selected"], everything["carried"]) == (3, 0)
+    assert (selected["selected"], selected["carried"], selected["carried_from"]) == (1, 2, first)
+    assert selected["selection"] == f"1 of 3 tests run; 2 carried from job {first}"
+    assert (selected["total"], selected["passed"]) == (3, 3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -127,3 +128,24 @@ def bare_context(
         own=env,
         scratch=scratch or project,
     )
+
+
+OTHER: Final = (
+    '"""Another module."""\n\n\ndef sub(left: int, right: int) -> int:\n    return left - right\n'
+)
+OTHER_TEST: Final = (
+    "from other import sub\n\n\ndef test_sub() -> None:\n    assert sub(3, 1) == 2\n"
+)
+
+
+def two_module_project(into: Path) -> tuple[Path, Callable[[], None]]:
+    """The clean sample plus a second module with its own test (3 tests in all), and an edit of
+    that module's function body: after it, selection runs 1 test and carries 2."""
+    project = copy_sample("clean", into)
+    (project / "other.py").write_text(OTHER)
+    (project / "tests" / "test_other.py").write_text(OTHER_TEST)
+
+    def edit() -> None:
+        (project / "other.py").write_text(OTHER.replace("left - right", "-(right - left)"))
+
+    return project, edit

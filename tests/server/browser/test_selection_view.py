@@ -3,7 +3,6 @@ nothing of it when every test ran (real jobs through the API, real Chromium)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,8 @@ from tests.server.browser.conftest import (
     serious_violations,
 )
 from tests.server.browser.projects import run_job
-from tests.server.conftest import PROJECTS, Served
+from tests.server.conftest import Served
+from tests.workflow.runner import two_module_project
 
 pytestmark = [pytest.mark.anyio, pytest.mark.browser]
 OTHER = (
@@ -37,12 +37,9 @@ async def test_the_job_page_says_what_ran_and_what_was_carried(
     monkeypatch.delenv("CI", raising=False)  # selection runs as on a developer's machine
     monkeypatch.setenv("SPRUCE_CACHE_DIR", str(tmp_path / "cache"))
     served, root = runner_server
-    project = root / "selected"
-    shutil.copytree(PROJECTS / "clean", project)
-    (project / "other.py").write_text(OTHER)
-    (project / "tests" / "test_other.py").write_text(OTHER_TEST)
+    project, edit = two_module_project(root)
     first = await run_job(served, project)
-    (project / "other.py").write_text(OTHER.replace("left - right", "-(right - left)"))
+    edit()
     second = await run_job(served, project)
 
     page = await open_page(browser, f"{served.http}/#/job/{first}")

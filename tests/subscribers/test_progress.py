@@ -243,3 +243,26 @@ async def test_what_ran_and_what_was_carried_is_said_in_each_mode(bus: WorkflowE
         "4 of 10 tests run; 6 carried from job j1",
         "6 hooks: 2 passed, 3 failed, 1 skipped in 2.42s",
     ]
+
+
+def test_the_plain_tests_line_says_why_the_whole_suite_ran() -> None:
+    data = {
+        "phase": "tests",
+        "status": "passed",
+        "duration": 0.5,
+        "passed": 4,
+        "failed": 0,
+        "skipped": 0,
+        "errors": 0,
+        "total": 4,
+        "selected": 4,
+        "carried": 0,
+        "selection": "all 4 tests run: no test map yet",
+    }
+    event = Event(
+        event=E.TEST_PHASE_COMPLETED, job_id="j", seq=1, step_id="tests", timestamp=0.0, data=data
+    )
+    assert plain_line(event) == (
+        "tests: passed in 0.50s (4 passed, 0 failed, 0 skipped, 0 errors; "
+        "all 4 tests run: no test map yet)"
+    )

@@ -54,9 +54,10 @@ def render_text(result: dict[str, Any]) -> str:
 
 
 def selection_lines(tests: dict[str, Any]) -> list[str]:
-    """What test selection did, when it carried tests: ["412 of 2,459 tests run; 2,047 carried
-    from job k3x9"]; none when every test ran."""
-    return [str(tests["selection"])] if tests.get("carried") and tests.get("selection") else []
+    """What test selection did: ["412 of 2,459 tests run; 2,047 carried from job k3x9"], or why
+    the whole suite ran (["all 2,459 tests run: conftest.py … changed"]); none without selection
+    (--no-cache)."""
+    return [str(tests["selection"])] if tests.get("selection") else []
 
 
 def render_findings(result: dict[str, Any]) -> str:
